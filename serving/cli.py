@@ -1,0 +1,199 @@
+"""`cdp`: the command-line face of cdp-engine.
+
+Every command reads settings from the environment (CDP_*) with flags winning, does its work,
+and exits with the code of the error class when something is wrong (see features.errors).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from features.errors import CdpError, ContractError
+from features.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="cdp",
+    help="cdp-engine: collect, unify, predict and activate customer data on your own machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+
+@app.callback()
+def configure(
+    ctx: typer.Context,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder holding all state of this installation (env CDP_HOME).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed for every random choice (env CDP_SEED).")
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="Logging level: debug, info, warning, error.")
+    ] = "warning",
+) -> None:
+    """Global options shared by every command."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    ctx.obj = {"home": home, "seed": seed}
+
+
+def _settings(ctx: typer.Context, **overrides: object) -> Settings:
+    return load_settings(**{**ctx.obj, **overrides})
+
+
+@app.command()
+def generate(
+    ctx: typer.Context,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder to write the source files and truth/ into.")
+    ],
+    people: Annotated[int, typer.Option(help="How many people live in the world.")] = 10_000,
+    file_format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    seed: Annotated[int | None, typer.Option(help="Seed of the world (default: CDP_SEED).")] = None,
+) -> None:
+    """Generate a synthetic multi-source customer world with ground truth."""
+    overrides = {"people": people} if seed is None else {"people": people, "seed": seed}
+    summary = _generate(_settings(ctx, **overrides), out_dir, file_format)
+    out.print(
+        f"wrote {sum(summary.rows.values()):,} rows in {len(summary.rows)} files to {out_dir}"
+    )
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    folder: Annotated[
+        Path, typer.Argument(help="Folder with <source>.parquet / <source>.csv files.")
+    ],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the per-file results as JSON.")
+    ] = False,
+) -> None:
+    """Validate and load every source file in FOLDER; bad rows go to quarantine with a reason."""
+    results = _ingest(_settings(ctx), folder)
+    if as_json:
+        out.print_json(json.dumps([r.to_dict() for r in results]))
+    else:
+        _print_results(results)
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        raise ContractError(
+            f"{len(failed)} file(s) failed: " + "; ".join(r.message for r in failed)
+        )
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Rows and quarantined rows per source in the current CDP_HOME."""
+    from features.warehouse import read_status
+
+    report = read_status(_settings(ctx))
+    if as_json:
+        out.print_json(json.dumps(report))
+        return
+    table = Table(title=f"warehouse {report['warehouse']}")
+    table.add_column("source")
+    table.add_column("rows", justify="right")
+    table.add_column("quarantined", justify="right")
+    for name, counts in report["sources"].items():
+        table.add_row(name, f"{counts['rows']:,}", f"{counts['quarantined']:,}")
+    out.print(table)
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    people: Annotated[
+        int, typer.Option(help="Size of the generated world when no data is given.")
+    ] = 10_000,
+    data: Annotated[
+        Path | None, typer.Option(help="Folder of source files to use instead of generating.")
+    ] = None,
+) -> None:
+    """The main job: generate a world (unless --data is given), ingest it, summarise."""
+    settings = _settings(ctx, people=people)
+    folder = data
+    if folder is None:
+        folder = settings.world_path
+        _generate(settings, folder, "parquet")
+    results = _ingest(settings, folder)
+    _print_results(results)
+    status(ctx, as_json=False)
+
+
+def _generate(settings: Settings, out_dir: Path, file_format: str):
+    from features.world import WorldConfig, generate_world
+
+    if file_format not in ("parquet", "csv"):
+        raise ContractError(f"--format must be parquet or csv, not {file_format!r}")
+    config = WorldConfig(people=settings.people, seed=settings.seed)
+    with console.status(f"generating {settings.people:,} people"):
+        return generate_world(config, out_dir, file_format=file_format)
+
+
+def _ingest(settings: Settings, folder: Path):
+    from features.ingest import ingest_folder
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def report(source: str, done: int, total: int | None) -> None:
+            if source not in tasks:
+                tasks[source] = bar.add_task(f"ingest {source}", total=total)
+            bar.update(tasks[source], completed=done)
+
+        return ingest_folder(settings, folder, progress=report)
+
+
+def _print_results(results) -> None:
+    table = Table(title="ingest")
+    table.add_column("file", no_wrap=True)
+    table.add_column("status")
+    for name in ("rows in", "loaded", "new", "quarantined"):
+        table.add_column(name, justify="right")
+    for r in results:
+        table.add_row(
+            r.file_name, r.status, f"{r.rows_in:,}", f"{r.rows_loaded:,}", f"{r.rows_inserted:,}",
+            f"{r.rows_quarantined:,}",
+        )  # fmt: skip
+    out.print(table)
+    for r in results:
+        if r.message:
+            out.print(f"{r.file_name}: {r.status}: {r.message}", highlight=False)
+
+
+def main() -> None:
+    """Console entry point: our errors become a one-line message and the error's exit code."""
+    try:
+        app()
+    except CdpError as exc:
+        console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        sys.exit(exc.exit_code)
