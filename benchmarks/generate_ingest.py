@@ -121,10 +121,10 @@ def main() -> None:
     def median(phase: str, key: str) -> float:
         return statistics.median(r[phase][key] for r in runs)
 
-    rows = runs[0]["generate"]["rows"]
+    rows = runs[0]["ingest"]["rows"]  # source rows; generate also writes truth files
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"\nmachine: {machine}")
-    print(f"people: {args.people:,}   rows generated: {rows:,}   runs: {args.repeat} (medians)")
+    print(f"people: {args.people:,}   source rows: {rows:,}   runs: {args.repeat} (medians)")
     print("| phase | seconds | peak MB | rows/s |")
     print("|---|---|---|---|")
     for phase in ("generate", "ingest", "baseline"):

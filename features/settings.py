@@ -33,6 +33,11 @@ class Settings(BaseSettings):
     source_timezone: str = Field(
         default="UTC", description="Time zone assumed for source timestamps that carry no offset."
     )
+    warehouse_memory: str = Field(
+        default="2GB",
+        description="DuckDB memory limit; larger loads spill to CDP_HOME/tmp instead of RAM.",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+    )
     ingest_chunk_rows: int = Field(
         default=500_000, ge=1_000, description="Rows validated at a time while ingesting."
     )

@@ -62,6 +62,7 @@ def open_warehouse(settings: Settings, *, read_only: bool = False) -> duckdb.Duc
         raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
     # Large loads spill to the home's own temp folder instead of the system's.
     con.execute(f"SET temp_directory = '{_sql_path(settings.home / 'tmp')}'")
+    con.execute(f"SET memory_limit = '{settings.warehouse_memory}'")
     con.execute("SET preserve_insertion_order = false")
     if not read_only:
         ensure_schema(con)

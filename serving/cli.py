@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.errors import CdpError, ContractError
+from features.errors import CdpError, ConfigError, ContractError
 from features.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -130,16 +130,50 @@ def run(
     data: Annotated[
         Path | None, typer.Option(help="Folder of source files to use instead of generating.")
     ] = None,
+    fresh: Annotated[
+        bool, typer.Option(help="Start this home over: drop its warehouse and generated world.")
+    ] = False,
 ) -> None:
     """The main job: generate a world (unless --data is given), ingest it, summarise."""
     settings = _settings(ctx, people=people)
+    if fresh:
+        _reset_home(settings)
     folder = data
     if folder is None:
         folder = settings.world_path
-        _generate(settings, folder, "parquet")
+        if _world_matches(folder, settings):
+            console.print(f"reusing the generated world in {folder}")
+        elif (folder / "manifest.json").exists() and settings.warehouse_path.exists():
+            raise ConfigError(
+                f"{settings.home} already holds another generated world; loading a second one "
+                "would mix them. Use `cdp run --fresh` to start over, or another --home."
+            )
+        else:
+            _generate(settings, folder, "parquet")
     results = _ingest(settings, folder)
     _print_results(results)
     status(ctx, as_json=False)
+
+
+def _reset_home(settings: Settings) -> None:
+    """Remove the stores `cdp run` fills, never anything else that may sit in the home."""
+    import shutil
+
+    for path in (settings.warehouse_path, settings.warehouse_path.with_suffix(".duckdb.wal")):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(settings.world_path, ignore_errors=True)
+
+
+def _world_matches(folder: Path, settings: Settings) -> bool:
+    """True when `folder` already holds the world these settings would generate."""
+    from features.world import WorldConfig
+
+    manifest = folder / "manifest.json"
+    if not manifest.exists():
+        return False
+    wanted = WorldConfig(people=settings.people, seed=settings.seed).model_dump(mode="json")
+    written = json.loads(manifest.read_text())
+    return written.get("format") == "parquet" and written.get("config") == wanted
 
 
 def _generate(settings: Settings, out_dir: Path, file_format: str):

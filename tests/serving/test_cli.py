@@ -82,3 +82,29 @@ def test_missing_input_folder_is_a_clear_error(tmp_path) -> None:
     result = cdp("ingest", str(tmp_path / "nowhere"), home=tmp_path / "h")
     assert result.returncode == 3
     assert "not a folder" in result.stderr
+
+
+@pytest.mark.slow
+def test_run_generates_once_then_reuses_the_world(tmp_path) -> None:
+    home = tmp_path / "home"
+    first = cdp("run", "--people", "200", home=home)
+    assert first.returncode == 0, first.stderr
+    assert "shop_customers" in first.stdout
+    manifest = home / "world" / "manifest.json"
+    written_at = manifest.stat().st_mtime_ns
+    second = cdp("run", "--people", "200", home=home)
+    assert second.returncode == 0, second.stderr
+    assert "reusing the generated world" in second.stderr
+    assert manifest.stat().st_mtime_ns == written_at
+    assert "already loaded" in second.stdout  # same bytes: ingest adds nothing
+    other = cdp("run", "--people", "300", home=home)
+    assert other.returncode == 2  # a different world would mix with the loaded one
+    assert "--fresh" in other.stderr
+    fresh = cdp("run", "--people", "300", "--fresh", home=home)
+    assert fresh.returncode == 0, fresh.stderr
+    assert manifest.stat().st_mtime_ns != written_at
+    people = json.loads((home / "world" / "manifest.json").read_text())["config"]["people"]
+    assert people == 300
+    report = json.loads(cdp("status", "--json", home=home).stdout)
+    rows = pq.ParquetFile(home / "world" / "shop_customers.parquet").metadata.num_rows
+    assert report["sources"]["shop_customers"]["rows"] == rows  # nothing of the old world left
