@@ -64,7 +64,7 @@ BAD: list[tuple[str, dict[str, str | None], str]] = [
     ("shop_customers", {"date_of_birth": "1850-01-01"}, "date_of_birth: must be between 1900"),
     ("shop_customers", {"date_of_birth": "03/02/1980"}, "date_of_birth: must be a date"),
     ("shop_customers", {"created_at": "yesterday"}, "created_at: must be an ISO-8601"),
-    ("shop_customers", {"created_at": "2999-01-01T00:00:00Z"}, "created_at: must be between"),
+    ("shop_customers", {"created_at": "2200-01-01T00:00:00Z"}, "created_at: must be between"),
     ("shop_customers", {"created_at": None}, "created_at: is missing"),
     ("shop_customers", {"customer_id": "  "}, "customer_id: is missing"),
     ("shop_customers", {"country_code": "USA"}, "country_code: must be an ISO 3166"),
