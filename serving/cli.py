@@ -155,6 +155,60 @@ def run(
     status(ctx, as_json=False)
 
 
+@app.command()
+def link(
+    ctx: typer.Context,
+    inputs: Annotated[
+        list[Path],
+        typer.Option("--input", help="A person table, CSV or Parquet; repeat to link several."),
+    ],
+    mapping: Annotated[
+        str,
+        typer.Option(
+            "--map",
+            help="Which column plays which role: ROLE=COLUMN,... Roles: record_id (required), "
+            "first_name, last_name, full_name, dob, email, phone, postcode, city, address, gender.",
+        ),
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="Output .parquet or .csv file.")],
+    extras: Annotated[
+        list[str] | None,
+        typer.Option("--extra", help="Another identifying column, compared exactly (repeatable)."),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Match probability to cluster at (default: chosen from the data)."),
+    ] = None,
+) -> None:
+    """Link and deduplicate any person tables into clusters: (source, record_id, cluster_id)."""
+    from features.identity.link import link_tables, read_table
+    from features.identity.records import parse_role_map
+
+    settings = _settings(ctx)
+    roles = parse_role_map(mapping)
+    tables: dict[str, object] = {}
+    for path in inputs:
+        name = path.name.split(".")[0]
+        while name in tables:
+            name += "_"
+        tables[name] = read_table(path)
+    with console.status(f"linking {len(tables)} table(s)"):
+        result = link_tables(
+            tables,
+            roles,
+            extras=tuple(extras or ()),
+            seed=settings.seed,
+            phone_region=settings.phone_region,
+            threshold=threshold,
+        )
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    if out_file.suffix == ".parquet":
+        result.clusters.to_parquet(out_file, index=False)
+    else:
+        result.clusters.to_csv(out_file, index=False)
+    out.print_json(json.dumps({**result.summary, "out": str(out_file)}))
+
+
 def _reset_home(settings: Settings) -> None:
     """Remove the stores `cdp run` fills, never anything else that may sit in the home."""
     import shutil

@@ -1,0 +1,300 @@
+"""The probabilistic linkage model: Splink 5 on DuckDB, configured from the data at hand.
+
+`IdentityModel` follows scikit-learn's shape: parameters in `__init__`, `fit` chooses blocking
+rules, estimates the prior, u by random sampling and m by EM, and returns self; learned state
+ends in `_`. Nothing is tuned to one data set: comparisons are built from whichever roles are
+present, blocking rules are kept or dropped by counting the comparisons they generate, and the
+clustering threshold is the one that maximises the pairwise F1 the model itself expects.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.blocking_analysis import count_comparisons_from_blocking_rules
+
+log = logging.getLogger("cdp.identity")
+
+# Roles a person record may carry, as columns of the table handed to the model.
+ROLES = (
+    "first_name",
+    "last_name",
+    "dob",
+    "email",
+    "phone",
+    "postcode",
+    "city",
+    "address",
+    "gender",
+)
+
+
+def _name(column: str) -> cl.CustomComparison:
+    """Exact (term-frequency adjusted), swapped with the other name, nickname, fuzzy, else."""
+    other = "last_name" if column == "first_name" else "first_name"
+    levels = [
+        cll.NullLevel(column),
+        cll.ExactMatchLevel(column, term_frequency_adjustments=True),
+        cll.ColumnsReversedLevel(column, other).configure(label_for_charts="first/last swapped"),
+    ]
+    if column == "first_name":
+        levels.append(
+            cll.ArrayIntersectLevel("first_name_aliases", 1).configure(label_for_charts="nickname")
+        )
+    levels += [
+        cll.JaroWinklerLevel(column, 0.92),
+        cll.JaroWinklerLevel(column, 0.80),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(comparison_levels=levels, output_column_name=column)
+
+
+def _fuzzy_exact(column: str, *, jaro: float | None = None, edits: int = 1) -> cl.CustomComparison:
+    levels = [
+        cll.NullLevel(column),
+        cll.ExactMatchLevel(column, term_frequency_adjustments=True),
+        cll.DamerauLevenshteinLevel(column, edits),
+    ]
+    if jaro is not None:
+        levels.append(cll.JaroWinklerLevel(column, jaro))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(comparison_levels=levels, output_column_name=column)
+
+
+def build_comparisons(columns: set[str], extras: tuple[str, ...] = ()) -> list:
+    """One comparison per role present (and per extra column), in a fixed order."""
+    comparisons: list = []
+    for column in ("first_name", "last_name"):
+        if column in columns:
+            comparisons.append(_name(column))
+    if "dob" in columns:
+        comparisons.append(
+            cl.DateOfBirthComparison(
+                "dob",
+                input_is_string=False,
+                datetime_metrics=["month", "year", "year"],
+                datetime_thresholds=[1, 1, 10],
+            )
+        )
+    if "email" in columns:
+        comparisons.append(
+            cl.CustomComparison(
+                output_column_name="email",
+                comparison_levels=[
+                    cll.NullLevel("email"),
+                    cll.ExactMatchLevel("email", term_frequency_adjustments=True),
+                    cll.ExactMatchLevel("email_user").configure(label_for_charts="same user part"),
+                    cll.JaroWinklerLevel("email_user", 0.88),
+                    cll.ElseLevel(),
+                ],
+            )
+        )
+    if "phone" in columns:
+        comparisons.append(_fuzzy_exact("phone"))
+    if "postcode" in columns:
+        comparisons.append(_fuzzy_exact("postcode"))
+    if "address" in columns:
+        comparisons.append(_fuzzy_exact("address", jaro=0.88, edits=2))
+    if "city" in columns:
+        comparisons.append(_fuzzy_exact("city"))
+    if "gender" in columns:
+        comparisons.append(cl.ExactMatch("gender"))
+    for column in extras:  # user-supplied identifiers: exact with term frequencies, or one typo
+        comparisons.append(_fuzzy_exact(column))
+    return comparisons
+
+
+# Candidate blocking rules, most specific first. Each is kept only if present in the data and if
+# the comparisons it generates stay within budget (see choose_blocking_rules).
+_CANDIDATE_RULES: tuple[tuple[str, ...], ...] = (
+    ("email",),
+    ("phone",),
+    ("first_name", "last_name", "dob"),
+    ("last_name", "dob"),
+    ("first_name", "dob"),
+    ("last_name", "postcode"),
+    ("first_name", "postcode"),
+    ("last_name", "address"),
+    ("first_name", "last_name"),
+    ("email_user",),
+    ("dob", "postcode"),
+    ("address",),
+)
+
+
+@dataclass(frozen=True)
+class BlockingChoice:
+    """A candidate blocking rule with the comparisons it would generate and the verdict."""
+
+    columns: tuple[str, ...]
+    comparisons: int
+    kept: bool
+
+
+def candidate_rules(columns: set[str], extras: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The candidate rules whose columns all exist, plus one rule per extra identifier."""
+    available = set(columns) | {"email_user"} if "email" in columns else set(columns)
+    rules = [rule for rule in _CANDIDATE_RULES if set(rule) <= available]
+    rules += [(column,) for column in extras]
+    if "first_name" in columns and "last_name" in columns:
+        # Typos in both names: first letters plus a location or birth date.
+        for anchor in ("postcode", "dob", "city"):
+            if anchor in columns:
+                rules.append(("substr(first_name, 1, 2)", "substr(last_name, 1, 2)", anchor))
+    return rules
+
+
+class IdentityModel:
+    """Splink linkage/deduplication model whose settings come from the data.
+
+    Parameters: `link_type` ('dedupe_only', 'link_only' or 'link_and_dedupe'), `seed` for
+    every sample, `max_pairs_u` for u estimation, `comparisons_per_record` as the budget of one
+    blocking rule (a rule generating more than this many comparisons per record is dropped:
+    it blocks on something too common to be discriminating), and `threshold` to fix the
+    clustering threshold instead of choosing it.
+    """
+
+    def __init__(
+        self,
+        *,
+        link_type: str = "dedupe_only",
+        extras: tuple[str, ...] = (),
+        seed: int = 42,
+        max_pairs_u: float = 2e6,
+        comparisons_per_record: float = 50.0,
+        threshold: float | None = None,
+    ) -> None:
+        self.link_type = link_type
+        self.extras = extras
+        self.seed = seed
+        self.max_pairs_u = max_pairs_u
+        self.comparisons_per_record = comparisons_per_record
+        self.threshold = threshold
+
+    def fit(
+        self, tables: dict[str, pd.DataFrame], columns: set[str], *, threads: int | None = None
+    ) -> IdentityModel:
+        """Register `tables` (name -> prepared records), choose blocking rules, train.
+
+        One table is deduplicated; several are linked and deduplicated together, each table's
+        name becoming its `source_dataset`.
+        """
+        import duckdb
+
+        self.con_ = duckdb.connect()
+        if threads:
+            self.con_.execute(f"SET threads = {int(threads)}")
+        self.db_api_ = DuckDBAPI(connection=self.con_)
+        registered = [
+            self.db_api_.register(
+                frame.rename(columns={"record_id": "unique_id"}),
+                dataset_display_name=name,
+                table_name=f"records_{i}",
+            )
+            for i, (name, frame) in enumerate(tables.items())
+        ]
+        if self.link_type == "dedupe_only" and len(registered) > 1:
+            self.link_type = "link_and_dedupe"
+        n_records = sum(len(frame) for frame in tables.values())
+        self.columns_ = set(columns)
+        rules = candidate_rules(self.columns_, self.extras)
+        self.blocking_choices_ = self._choose_blocking(registered, rules, n_records)
+        kept = [block_on(*c.columns) for c in self.blocking_choices_ if c.kept]
+        if not kept:
+            raise ValueError("no blocking rule fits the data: nothing to compare")
+        settings = SettingsCreator(
+            link_type=self.link_type,
+            unique_id_column_name="unique_id",
+            comparisons=build_comparisons(self.columns_, self.extras),
+            blocking_rules_to_generate_predictions=kept,
+            retain_intermediate_calculation_columns=True,
+            retain_matching_columns=True,
+        )
+        source = registered if len(registered) > 1 else registered[0]
+        self.linker_ = Linker(source, settings, log_level=logging.WARNING)
+        training = self.linker_.training
+        training.estimate_probability_two_random_records_match(
+            _deterministic_rules(self.columns_, self.extras), recall=0.8
+        )
+        training.estimate_u_using_random_sampling(max_pairs=self.max_pairs_u, seed=self.seed)
+        for rule in _em_rules(self.columns_, self.extras):
+            training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+        self.settings_ = self.linker_.misc.save_model_to_json()
+        return self
+
+    def _choose_blocking(self, tables: list, rules: list, n_records: int) -> list[BlockingChoice]:
+        budget = max(self.comparisons_per_record * n_records, 10_000)
+        choices = []
+        for rule in rules:  # one rule at a time: its own count, not what it adds to others
+            [row] = count_comparisons_from_blocking_rules(
+                tables if len(tables) > 1 else tables[0],
+                blocking_rules=[block_on(*rule)],
+                link_type=self.link_type,
+                unique_id_column_name="unique_id",
+                record_sample_proportion=1.0,
+            )
+            own = int(row["marginal_comparison_count"])
+            choices.append(BlockingChoice(rule, own, own <= budget))
+        return choices
+
+    def predict(self, floor: float = 0.01):
+        """Score every blocked pair; keeps pairs with match probability >= floor."""
+        return self.linker_.inference.predict(threshold_match_probability=floor)
+
+    def choose_threshold(self, predictions) -> float:
+        """The threshold maximising expected pairwise F1 under the model's own probabilities."""
+        if self.threshold is not None:
+            self.threshold_ = self.threshold
+            return self.threshold_
+        hist = self.con_.execute(
+            "SELECT FLOOR(match_probability * 1000) AS bin, COUNT(*) AS n, "
+            f"SUM(match_probability) AS p FROM {predictions.physical_name} GROUP BY 1 ORDER BY 1"
+        ).df()
+        self.threshold_ = expected_f1_threshold(hist)
+        return self.threshold_
+
+    def cluster(self, predictions, threshold: float):
+        """Connected components of pairs at or above `threshold`."""
+        return self.linker_.clustering.cluster_pairwise_predictions_at_threshold(
+            predictions, threshold_match_probability=threshold
+        )
+
+
+def expected_f1_threshold(hist: pd.DataFrame) -> float:
+    """Given a histogram of pair probabilities (bin of width 1/1000, count n, sum p), return the
+    lower edge of the bin that maximises 2TP / (2TP + FP + FN), with TP = sum p above, FP = sum
+    (1 - p) above, FN = sum p below."""
+    hist = hist.sort_values("bin", ascending=False).reset_index(drop=True)
+    tp_above = hist["p"].cumsum()
+    fp_above = (hist["n"] - hist["p"]).cumsum()
+    fn_below = hist["p"].sum() - tp_above
+    f1 = 2 * tp_above / (2 * tp_above + fp_above + fn_below)
+    best = int(f1.idxmax())
+    return float(min(hist.loc[best, "bin"], 999) / 1000)
+
+
+def _deterministic_rules(columns: set[str], extras: tuple[str, ...]) -> list:
+    rules = []
+    if {"first_name", "last_name", "dob"} <= columns:
+        rules.append(block_on("first_name", "last_name", "dob"))
+    if {"email", "last_name"} <= columns:
+        rules.append(block_on("email", "last_name"))
+    if {"phone", "last_name"} <= columns:
+        rules.append(block_on("phone", "last_name"))
+    rules += [block_on(c, "last_name") for c in extras if "last_name" in columns]
+    if not rules and {"first_name", "last_name"} <= columns:
+        rules.append(block_on("first_name", "last_name"))
+    return rules or [block_on(sorted(columns)[0])]
+
+
+def _em_rules(columns: set[str], extras: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """EM sessions whose blocking columns differ, so every comparison is trained at least once."""
+    options = [("dob",), ("email",), ("phone",), ("last_name", "postcode"), ("first_name", "city"),
+               *[(e,) for e in extras], ("first_name", "last_name")]  # fmt: skip
+    chosen = [rule for rule in options if set(rule) <= columns]
+    return chosen[:3] if len(chosen) >= 2 else [*chosen, ("last_name",)]

@@ -1,0 +1,162 @@
+"""Person records in the one shape the linkage model reads, from any table.
+
+Bring-your-own tables name their columns as they like; a role map says which column holds the
+first name, the email and so on. Every value goes through the same normalisers as ingest, then
+into its matching form (canonical email, junk removed, nickname aliases), so `cdp link` on a
+CSV and `cdp resolve` on the warehouse compare records identically.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from features.errors import ContractError
+from features.identity.canonical import (
+    canonical_email,
+    canonical_name,
+    canonical_phone,
+    name_aliases,
+)
+from features.normalize import (
+    normalise_email,
+    normalise_identifier,
+    normalise_name,
+    normalise_phone,
+    normalise_postcode,
+    normalise_text,
+)
+
+ROLE_NAMES = (
+    "record_id", "first_name", "last_name", "full_name", "dob", "email", "phone", "postcode",
+    "city", "address", "gender",
+)  # fmt: skip
+MATCH_COLUMNS = (
+    "first_name", "last_name", "first_name_aliases", "dob", "email", "email_user", "phone",
+    "postcode", "city", "address", "gender",
+)  # fmt: skip
+_DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d")
+_ADDRESS_WORDS = {
+    "street": "st", "road": "rd", "avenue": "ave", "drive": "dr", "lane": "ln", "court": "ct",
+    "place": "pl", "boulevard": "blvd", "terrace": "tce", "crescent": "cres", "highway": "hwy",
+    "apartment": "apt", "suite": "ste", "north": "n", "south": "s", "east": "e", "west": "w",
+}  # fmt: skip
+_GENDERS = {"m": "m", "male": "m", "man": "m", "f": "f", "female": "f", "woman": "f"}
+
+
+def parse_role_map(text: str) -> dict[str, str]:
+    """Parse 'role=column,role=column' into a dict; unknown roles are a ContractError."""
+    roles: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        role, sep, column = part.partition("=")
+        role, column = role.strip(), column.strip()
+        if not sep or not column:
+            raise ContractError(f"--map entry {part!r} is not ROLE=COLUMN")
+        if role not in ROLE_NAMES:
+            raise ContractError(f"--map: unknown role {role!r}; roles: {', '.join(ROLE_NAMES)}")
+        roles[role] = column
+    if "record_id" not in roles:
+        raise ContractError("--map must name the record_id column (record_id=COLUMN)")
+    if not ({"first_name", "last_name", "full_name"} & set(roles)) and len(roles) < 3:
+        raise ContractError(
+            "--map needs a name (first_name/last_name/full_name) or two other roles"
+        )
+    return roles
+
+
+def prepare_records(
+    frame: pd.DataFrame,
+    roles: dict[str, str],
+    *,
+    extras: tuple[str, ...] = (),
+    phone_region: str = "US",
+    source_name: str = "input",
+) -> pd.DataFrame:
+    """Turn a table into match-ready person records (one row per input row, same order).
+
+    Raises ContractError naming the missing columns, or duplicate/missing record ids.
+    """
+    missing = [c for c in [*roles.values(), *extras] if c not in frame.columns]
+    if missing:
+        raise ContractError(f"{source_name}: missing column(s) {', '.join(map(repr, missing))}")
+    if frame.empty:
+        raise ContractError(f"{source_name}: no rows")
+    ids = normalise_identifier(frame[roles["record_id"]].astype("string"))
+    if ids.isna().any():
+        raise ContractError(f"{source_name}: {int(ids.isna().sum())} row(s) without record_id")
+    if ids.duplicated().any():
+        dup = ids[ids.duplicated()].iloc[0]
+        raise ContractError(f"{source_name}: record_id {dup!r} appears more than once")
+
+    def column(role: str) -> pd.Series | None:
+        return frame[roles[role]].astype("string") if role in roles else None
+
+    out = pd.DataFrame({"record_id": ids.to_numpy()})
+    first, last = column("first_name"), column("last_name")
+    if "full_name" in roles and (first is None or last is None):
+        split = normalise_name(column("full_name")).str.extract(r"^(\S+)(?:.*\s(\S+))?$")
+        first = first if first is not None else split[0]
+        last = last if last is not None else split[1]
+    for role, values in (("first_name", first), ("last_name", last)):
+        out[role] = (
+            _map_unique(normalise_name(values), canonical_name) if values is not None else None
+        )
+    out["first_name_aliases"] = [
+        list(name_aliases(n)) if isinstance(n, str) else None for n in out["first_name"]
+    ]
+    out["dob"] = parse_dates(column("dob")) if "dob" in roles else pd.NaT
+    if "email" in roles:
+        out["email"] = _map_unique(normalise_email(column("email")), canonical_email)
+        out["email_user"] = out["email"].str.split("@").str[0]
+    if "phone" in roles:
+        out["phone"] = _map_unique(normalise_phone(column("phone"), phone_region), canonical_phone)
+    if "postcode" in roles:
+        out["postcode"] = normalise_postcode(column("postcode")).str.replace(" ", "").to_numpy()
+    if "city" in roles:
+        out["city"] = _map_unique(normalise_text(column("city")), canonical_name)
+    if "address" in roles:
+        out["address"] = _map_unique(normalise_text(column("address")), canonical_address)
+    if "gender" in roles:
+        out["gender"] = normalise_text(column("gender")).str.lower().map(_GENDERS).to_numpy()
+    for extra in extras:
+        out[extra] = normalise_identifier(frame[extra].astype("string")).str.lower().to_numpy()
+    return out.astype(object).where(out.notna(), None)
+
+
+def match_columns(records: pd.DataFrame, extras: tuple[str, ...] = ()) -> set[str]:
+    """The roles that hold at least one value (a role that is all missing cannot match)."""
+    present = {c for c in MATCH_COLUMNS if c in records.columns and records[c].notna().any()}
+    return present | {e for e in extras if records[e].notna().any()}
+
+
+def canonical_address(address: str | None) -> str | None:
+    """Lower case, punctuation dropped, common street words abbreviated."""
+    if not address:
+        return None
+    words = re.sub(r"[^a-z0-9 ]", " ", address.lower()).split()
+    return " ".join(_ADDRESS_WORDS.get(w, w) for w in words) or None
+
+
+def parse_dates(values: pd.Series) -> pd.Series:
+    """Dates in ISO, YYYYMMDD or YYYY/MM/DD; anything else (or impossible dates) -> missing.
+
+    Day-first and month-first forms are refused rather than guessed: a wrong guess would make
+    two different birthdays agree.
+    """
+    text = normalise_text(values)
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+    for fmt in _DATE_FORMATS:
+        todo = parsed.isna() & text.notna()
+        if not todo.any():
+            break
+        parsed[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+    return parsed.dt.date.to_numpy()
+
+
+def _map_unique(values: pd.Series, function) -> np.ndarray:
+    """Apply a per-value Python function once per distinct value."""
+    uniques = values.dropna().unique()
+    mapping = {v: function(str(v)) for v in uniques}
+    return values.map(mapping).to_numpy(dtype=object)

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from features.identity.canonical import (
+    canonical_email,
+    canonical_name,
+    canonical_phone,
+    is_junk_identifier,
+    name_aliases,
+)
+from features.identity.records import parse_dates, prepare_records
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("John.Smith+shop@gmail.com", "johnsmith@gmail.com"),
+        ("j.o.h.n.smith@googlemail.com", "johnsmith@gmail.com"),
+        ("john.smith+x@outlook.com", "john.smith@outlook.com"),
+        ("test@test.com", None),
+        ("noemail@example.com", None),
+        ("null", None),
+        (None, None),
+    ],
+)
+def test_canonical_email(raw, expected) -> None:
+    assert canonical_email(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("phone", "kept"),
+    [("+12125550134", True), ("+10000000000", False), ("+11111111111", False),
+     ("+11234567890", False), ("+447946", False), (None, False)],
+)  # fmt: skip
+def test_junk_phones_are_never_evidence(phone, kept) -> None:
+    assert (canonical_phone(phone) is not None) is kept
+
+
+def test_names_lose_punctuation_and_placeholders() -> None:
+    assert canonical_name("O'Brien") == "obrien"
+    assert canonical_name("Unknown") is None
+    assert canonical_name("TEST") is None
+
+
+def test_nickname_aliases_connect_both_directions() -> None:
+    assert "william" in name_aliases("bill")
+    assert "bill" in name_aliases("william")
+    assert not set(name_aliases("william")) & set(name_aliases("margaret"))
+
+
+@pytest.mark.parametrize("value", ["0", "null", "undefined", "anonymous", " NULL ", ""])
+def test_junk_identifiers(value) -> None:
+    assert is_junk_identifier(value)
+    assert not is_junk_identifier("ck_8f3a2b")
+
+
+def test_dates_refuse_ambiguous_forms() -> None:
+    parsed = parse_dates(pd.Series(["1980-02-03", "19800203", "03/02/1980", "19800231"]))
+    assert [str(d) if d is not None and not pd.isna(d) else None for d in parsed] == [
+        "1980-02-03", "1980-02-03", None, None,
+    ]  # fmt: skip
+
+
+def test_prepare_records_roles_and_junk() -> None:
+    frame = pd.DataFrame(
+        {
+            "id": ["1", "2"],
+            "name": ["Bill  SMITH", "Ann Marie Lee"],
+            "mail": ["Bill.Smith@GMail.com", "test@test.com"],
+            "tel": ["(212) 555-0134", "000-000-0000"],
+        }
+    )
+    roles = {"record_id": "id", "full_name": "name", "email": "mail", "phone": "tel"}
+    out = prepare_records(frame, roles)
+    assert out.loc[0, "first_name"] == "bill" and out.loc[0, "last_name"] == "smith"
+    assert out.loc[1, "first_name"] == "ann" and out.loc[1, "last_name"] == "lee"
+    assert out.loc[0, "email"] == "billsmith@gmail.com" and out.loc[0, "email_user"] == "billsmith"
+    assert out.loc[0, "phone"] == "+12125550134"
+    assert out.loc[1, "email"] is None and out.loc[1, "phone"] is None  # junk is not evidence
+    assert "william" in out.loc[0, "first_name_aliases"]
+
+
+@given(st.emails())
+def test_canonical_email_is_idempotent(email: str) -> None:
+    once = canonical_email(email.lower())
+    assert once is None or canonical_email(once) == once
