@@ -1,8 +1,7 @@
 """Bring your own records: link and deduplicate any person tables, no warehouse needed.
 
-`link_tables` is what `cdp link` runs: prepare each table with the role map, fit the model on
-them, choose the threshold from the model's own probabilities, cluster, and return one row per
-input record with its cluster.
+`link_tables` is what `cdp link` runs: prepare each table with the role map, cluster them
+together (features.identity.pipeline), and return one row per input record with its cluster.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features.errors import ContractError, EmptyInputError
-from features.identity.model import IdentityModel
+from features.identity.pipeline import cluster_tables
 from features.identity.records import match_columns, prepare_records
 
 log = logging.getLogger("cdp.identity")
@@ -78,23 +77,7 @@ def link_tables(
         for name, frame in tables.items()
     }
     columns = set().union(*(match_columns(p, extras) for p in prepared.values()))
-    model = IdentityModel(extras=extras, seed=seed, threshold=threshold)
-    model.fit(prepared, columns)
-    predictions = model.predict()
-    chosen = model.choose_threshold(predictions)
-    clustered = model.cluster(predictions, chosen).as_pandas_dataframe()
-    if "source_dataset" not in clustered.columns:
-        clustered["source_dataset"] = next(iter(tables))
-    out = pd.DataFrame(
-        {
-            "source": clustered["source_dataset"].astype(str),
-            "record_id": clustered["unique_id"].astype(str),
-        }
-    )
-    # Name each cluster after its smallest member so ids do not depend on Splink internals.
-    key = out["source"] + ":" + out["record_id"]
-    out["cluster_id"] = key.groupby(clustered["cluster_id"].to_numpy()).transform("min")
+    clustering = cluster_tables(prepared, columns, extras=extras, seed=seed, threshold=threshold)
+    out = clustering.assignments[["source", "record_id", "cluster_id"]]
     out = out.sort_values(["source", "record_id"], kind="stable").reset_index(drop=True)
-    rules = [" AND ".join(c.columns) for c in model.blocking_choices_ if c.kept]
-    log.info("link: %d records, threshold %.3f", len(out), chosen)
-    return LinkResult(out, chosen, rules, model.settings_)
+    return LinkResult(out, clustering.threshold, clustering.blocking_rules, clustering.settings)

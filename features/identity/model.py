@@ -66,12 +66,93 @@ def _fuzzy_exact(column: str, *, jaro: float | None = None, edits: int = 1) -> c
     return cl.CustomComparison(comparison_levels=levels, output_column_name=column)
 
 
+def _location(columns: list[str]) -> cl.CustomComparison:
+    """Address, postcode and city as ONE comparison, most specific agreement first.
+
+    They are one piece of evidence (where someone lives): scored as three independent
+    comparisons they would count it three times, and everyone in a household would look like
+    one person.
+    """
+
+    def both(column: str) -> str:
+        return f'("{column}_l" IS NOT NULL AND "{column}_r" IS NOT NULL)'
+
+    null_sql = " AND ".join(f"NOT {both(c)}" for c in columns)
+    levels = [cll.CustomLevel(null_sql, label_for_charts="no location on both").configure(
+        is_null_level=True
+    )]  # fmt: skip
+    if "address" in columns:
+        exact_address = cll.ExactMatchLevel("address", term_frequency_adjustments=True)
+        if "postcode" in columns:
+            levels.append(
+                cll.And(cll.ExactMatchLevel("address"), cll.ExactMatchLevel("postcode")).configure(
+                    label_for_charts="same address and postcode"
+                )
+            )
+        levels.append(exact_address)
+        fuzzy = cll.JaroWinklerLevel("address", 0.88)
+        if "postcode" in columns:
+            fuzzy = cll.And(fuzzy, cll.ExactMatchLevel("postcode"))
+        levels.append(fuzzy.configure(label_for_charts="similar address, same area"))
+    if "postcode" in columns:
+        levels.append(cll.ExactMatchLevel("postcode", term_frequency_adjustments=True))
+    if "city" in columns:
+        levels.append(cll.ExactMatchLevel("city", term_frequency_adjustments=True))
+    levels.append(cll.ElseLevel())
+    return cl.CustomComparison(comparison_levels=levels, output_column_name="location")
+
+
+def _surname_location(location: list[str]) -> cl.CustomComparison:
+    """Surname and where someone lives, scored together.
+
+    Among different people, sharing a surname and sharing an address are far from
+    independent: housemates share both. Scored separately, Splink would multiply two small u
+    values and count a household as overwhelming evidence; scored jointly, u of 'same surname
+    and same address' is learned from how often different people really share both.
+    """
+    places = [c for c in ("address", "postcode") if c in location]
+    null_sql = " AND ".join(
+        f'("{c}_l" IS NULL OR "{c}_r" IS NULL)' for c in ["last_name", *location]
+    )
+    same_place = [cll.ExactMatchLevel(c) for c in places]
+    levels = [cll.CustomLevel(null_sql, label_for_charts="nothing on both").configure(
+        is_null_level=True
+    )]  # fmt: skip
+    for name in places:
+        levels.append(
+            cll.And(cll.ExactMatchLevel("last_name"), cll.ExactMatchLevel(name)).configure(
+                label_for_charts=f"same surname and {name}"
+            )
+        )
+    if same_place:
+        any_place = cll.Or(*same_place) if len(same_place) > 1 else same_place[0]
+        levels.append(cll.And(cll.JaroWinklerLevel("last_name", 0.9), any_place).configure(
+            label_for_charts="similar surname, same place"
+        ))  # fmt: skip
+        levels.append(any_place.configure(label_for_charts="same place, other surname"))
+    if "city" in location:
+        levels.append(cll.And(cll.ExactMatchLevel("last_name"), cll.ExactMatchLevel("city"))
+                      .configure(label_for_charts="same surname and city"))  # fmt: skip
+    levels += [
+        cll.ExactMatchLevel("last_name", term_frequency_adjustments=True),
+        cll.JaroWinklerLevel("last_name", 0.9),
+        cll.ElseLevel(),
+    ]
+    return cl.CustomComparison(comparison_levels=levels, output_column_name="surname_location")
+
+
 def build_comparisons(columns: set[str], extras: tuple[str, ...] = ()) -> list:
     """One comparison per role present (and per extra column), in a fixed order."""
     comparisons: list = []
-    for column in ("first_name", "last_name"):
-        if column in columns:
-            comparisons.append(_name(column))
+    location = [c for c in ("address", "postcode", "city") if c in columns]
+    if "first_name" in columns:
+        comparisons.append(_name("first_name"))
+    if "last_name" in columns and location:
+        comparisons.append(_surname_location(location))
+    elif "last_name" in columns:
+        comparisons.append(_name("last_name"))
+    elif location:
+        comparisons.append(_location(location))
     if "dob" in columns:
         comparisons.append(
             cl.DateOfBirthComparison(
@@ -89,19 +170,14 @@ def build_comparisons(columns: set[str], extras: tuple[str, ...] = ()) -> list:
                     cll.NullLevel("email"),
                     cll.ExactMatchLevel("email", term_frequency_adjustments=True),
                     cll.ExactMatchLevel("email_user").configure(label_for_charts="same user part"),
-                    cll.JaroWinklerLevel("email_user", 0.88),
+                    # No fuzzy level: user parts are built from names, so 'similar user part'
+                    # would count the name agreement a second time.
                     cll.ElseLevel(),
                 ],
             )
         )
     if "phone" in columns:
         comparisons.append(_fuzzy_exact("phone"))
-    if "postcode" in columns:
-        comparisons.append(_fuzzy_exact("postcode"))
-    if "address" in columns:
-        comparisons.append(_fuzzy_exact("address", jaro=0.88, edits=2))
-    if "city" in columns:
-        comparisons.append(_fuzzy_exact("city"))
     if "gender" in columns:
         comparisons.append(cl.ExactMatch("gender"))
     for column in extras:  # user-supplied identifiers: exact with term frequencies, or one typo
@@ -294,7 +370,10 @@ def _deterministic_rules(columns: set[str], extras: tuple[str, ...]) -> list:
 
 def _em_rules(columns: set[str], extras: tuple[str, ...]) -> list[tuple[str, ...]]:
     """EM sessions whose blocking columns differ, so every comparison is trained at least once."""
-    options = [("dob",), ("email",), ("phone",), ("last_name", "postcode"), ("first_name", "city"),
-               *[(e,) for e in extras], ("first_name", "last_name")]  # fmt: skip
+    # Prefer blocks of personal identifiers. Blocks that also gather housemates (a shared
+    # phone line, a surname in a postcode) teach EM that first names often differ between
+    # matches, which is exactly the mistake that merges households.
+    options = [("email",), ("dob",), *[(e,) for e in extras], ("first_name", "last_name"),
+               ("phone",), ("first_name", "postcode")]  # fmt: skip
     chosen = [rule for rule in options if set(rule) <= columns]
     return chosen[:3] if len(chosen) >= 2 else [*chosen, ("last_name",)]

@@ -1,0 +1,145 @@
+"""Unified profiles: stable ids, golden records by survivorship, and the identity index.
+
+Stable ids (rules, applied to a new clustering given the previous run's record -> profile map):
+- a cluster whose known records all had profile P keeps P; new records joining P keep P;
+- a cluster joining records of several previous profiles keeps the oldest (first issued, then
+  smallest id); the others are recorded as merged into it;
+- a previous profile whose records now sit in several clusters is split: none of its parts
+  keeps its id, each gets a new one, recorded as split from it;
+- a cluster of only new records gets a new id.
+New ids are a hash of the cluster's smallest record key, so a first run on the same data always
+issues the same ids; an id once issued is never reused for another profile.
+
+Golden record (per attribute): names and phone from the most trusted source (shop, CRM,
+subscriber, guest order), most recent first; email the most frequent, most recent on ties; date
+of birth the most frequent; address, postcode and city together from the most recent record
+that has an address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+from features.identity.collect import SOURCE_TRUST
+
+
+def _new_id(seed_key: str, issued: set[str]) -> str:
+    attempt = 0
+    while True:
+        text = seed_key if attempt == 0 else f"{seed_key}#{attempt}"
+        candidate = "prf_" + hashlib.sha1(text.encode()).hexdigest()[:16]
+        if candidate not in issued:
+            issued.add(candidate)
+            return candidate
+        attempt += 1
+
+
+def assign_profile_ids(
+    clusters: pd.DataFrame, previous: pd.DataFrame | None, issued: dict[str, int]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Give each cluster a profile id by the rules above.
+
+    `clusters`: key, cluster_id. `previous`: key, profile_id of the last run (or None).
+    `issued`: every profile id ever issued -> the run it was first issued in (updated in place
+    with new ids, issue order = len(issued)). Returns (key -> profile_id, lineage rows).
+    """
+    frame = clusters[["key", "cluster_id"]].copy()
+    if previous is not None and len(previous):
+        frame = frame.merge(previous[["key", "profile_id"]], on="key", how="left")
+    else:
+        frame["profile_id"] = None
+    known = frame.dropna(subset=["profile_id"])
+    parts = known.groupby("profile_id")["cluster_id"].nunique()
+    split = set(parts[parts > 1].index)
+    taken = set(issued)
+    lineage: list[tuple[str, str, str]] = []
+    chosen: dict[str, str] = {}
+    for cluster_id, members in known.groupby("cluster_id", sort=True)["profile_id"]:
+        candidates = sorted(set(members) - split, key=lambda p: (issued.get(p, 0), p))
+        if candidates:
+            keep = candidates[0]
+            chosen[cluster_id] = keep
+            lineage += [("merged", other, keep) for other in candidates[1:]]
+    for cluster_id in sorted(set(frame["cluster_id"]) - set(chosen)):
+        new = _new_id(cluster_id, taken)
+        chosen[cluster_id] = new
+        for origin in sorted(set(known.loc[known["cluster_id"] == cluster_id, "profile_id"])):
+            lineage.append(("split", origin, new))
+    for profile_id in sorted(set(chosen.values()) - set(issued)):
+        issued[profile_id] = len(issued) + 1
+    out = pd.DataFrame({"key": frame["key"], "profile_id": frame["cluster_id"].map(chosen)})
+    return out, pd.DataFrame(lineage, columns=["kind", "from_profile_id", "to_profile_id"])
+
+
+def build_golden_records(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per profile from display records (key, source, profile_id, attributes, seen_at)."""
+    data = records.copy()
+    data["trust"] = data["source"].map(SOURCE_TRUST).fillna(9)
+    data = data.sort_values(
+        ["profile_id", "trust", "seen_at", "key"], ascending=[True, True, False, True]
+    )
+    grouped = data.groupby("profile_id", sort=True)
+    out = grouped.agg(
+        record_count=("key", "size"),
+        first_seen_at=("seen_at", "min"),
+        last_seen_at=("seen_at", "max"),
+    )
+    out["sources"] = grouped["source"].agg(lambda s: ",".join(sorted(set(s))))
+    for column in ("first_name", "last_name", "phone"):
+        out[column] = grouped[column].first()  # first non-null in trust, then recency order
+    for column in ("email", "date_of_birth"):
+        out[column] = _most_frequent(data, column)
+    recent = data.dropna(subset=["address_line"]).sort_values(
+        ["seen_at", "key"], ascending=[False, True]
+    )
+    latest = recent.groupby("profile_id").first()[["address_line", "city", "postcode"]]
+    out = out.join(latest, how="left")
+    return out.reset_index()
+
+
+def _most_frequent(data: pd.DataFrame, column: str) -> pd.Series:
+    present = data.dropna(subset=[column])
+    counts = present.groupby(["profile_id", column]).agg(n=("key", "size"), last=("seen_at", "max"))
+    counts = counts.reset_index().sort_values(
+        ["profile_id", "n", "last"], ascending=[True, False, False]
+    )
+    return counts.groupby("profile_id")[column].first()
+
+
+IDENTIFIER_COLUMNS = {"email": "email", "phone": "phone"}
+SOURCE_ID_TYPES = {
+    "shop_customers": "customer_id",
+    "crm_contacts": "contact_id",
+    "email_subscribers": "subscriber_id",
+    "orders": "order_id",
+}
+
+
+def build_identity_index(records: pd.DataFrame) -> pd.DataFrame:
+    """(identifier_type, identifier_value, profile_id) for every email, phone and source id."""
+    parts = [
+        pd.DataFrame(
+            {
+                "identifier_type": records["source"].map(SOURCE_ID_TYPES),
+                "identifier_value": records["record_id"],
+                "profile_id": records["profile_id"],
+            }
+        )
+    ]
+    for kind, column in IDENTIFIER_COLUMNS.items():
+        present = records.dropna(subset=[column])
+        parts.append(
+            pd.DataFrame(
+                {
+                    "identifier_type": kind,
+                    "identifier_value": present[column],
+                    "profile_id": present["profile_id"],
+                }
+            )
+        )
+    index = pd.concat(parts, ignore_index=True).drop_duplicates()
+    return index.sort_values(["identifier_type", "identifier_value", "profile_id"]).reset_index(
+        drop=True
+    )

@@ -1,0 +1,193 @@
+"""`cdp resolve`: every known-person record of the warehouse into stable, unified profiles.
+
+Writes, in one transaction: `identity_records` (record -> profile), `profiles` (golden records),
+`identity_index` (identifier -> profile); appends `profile_lineage`, `profile_ids_issued` and
+`identity_runs`. The trained Splink model is saved as JSON under CDP_HOME/identity/.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import pandas as pd
+
+from features.errors import ContractError
+from features.identity.collect import collect_person_records, has_enough_evidence
+from features.identity.pipeline import cluster_tables
+from features.identity.profiles import (
+    assign_profile_ids,
+    build_golden_records,
+    build_identity_index,
+)
+from features.identity.records import match_columns
+from features.settings import Settings
+from features.warehouse import warehouse
+
+log = logging.getLogger("cdp.identity")
+
+_STATE_SQL = (
+    "CREATE TABLE IF NOT EXISTS identity_records (key VARCHAR, source VARCHAR, record_id VARCHAR,"
+    " profile_id VARCHAR, low_evidence BOOLEAN, run_id BIGINT)",
+    "CREATE TABLE IF NOT EXISTS profile_lineage (run_id BIGINT, kind VARCHAR,"
+    " from_profile_id VARCHAR, to_profile_id VARCHAR, recorded_at TIMESTAMP)",
+    "CREATE TABLE IF NOT EXISTS profile_ids_issued (profile_id VARCHAR, issue_order BIGINT,"
+    " run_id BIGINT)",
+    "CREATE TABLE IF NOT EXISTS identity_runs (run_id BIGINT, started_at TIMESTAMP,"
+    " finished_at TIMESTAMP, report VARCHAR)",
+)
+
+
+@dataclass
+class ResolveReport:
+    """What one resolve run did (counts only: this is printed and logged)."""
+
+    run_id: int
+    records: int
+    distinct_records: int
+    low_evidence_records: int
+    profiles: int
+    threshold_match_probability: float
+    merged: int
+    split: int
+    blocking_rules: list[str]
+    model_path: str
+    seconds: float
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain dict for JSON."""
+        return asdict(self)
+
+
+def resolve_profiles(settings: Settings) -> ResolveReport:
+    """Resolve the warehouse's known-person records into profiles (see module docstring)."""
+    started = time.perf_counter()
+    started_at = datetime.now(UTC).replace(tzinfo=None)
+    with warehouse(settings) as con:
+        for sql in _STATE_SQL:
+            con.execute(sql)
+        display, prepared = collect_person_records(con, settings.phone_region)
+        if display.empty:
+            raise ContractError("no known-person records in the warehouse; run `cdp ingest` first")
+        run_id = con.execute("SELECT COALESCE(MAX(run_id), 0) + 1 FROM identity_runs").fetchone()[0]
+        matchable, loners = {}, []
+        for source, frame in prepared.items():
+            enough = has_enough_evidence(frame)
+            matchable[source] = frame[enough].reset_index(drop=True)
+            loners += [f"{source}:{r}" for r in frame.loc[~enough, "record_id"]]
+        columns = set().union(*(match_columns(f) for f in matchable.values() if len(f)))
+        clustering = cluster_tables(
+            {s: f for s, f in matchable.items() if len(f)}, columns, seed=settings.seed
+        )
+        clusters = pd.concat(
+            [clustering.assignments[["key", "cluster_id"]],
+             pd.DataFrame({"key": loners, "cluster_id": loners})],
+            ignore_index=True,
+        )  # fmt: skip
+        previous = con.execute("SELECT key, profile_id FROM identity_records").df()
+        issued = dict(
+            con.execute("SELECT profile_id, issue_order FROM profile_ids_issued").fetchall()
+        )
+        known_before = set(issued)
+        mapping, lineage = assign_profile_ids(clusters, previous, issued)
+        records = display.merge(mapping, on="key", how="left")
+        records["low_evidence"] = records["key"].isin(set(loners))
+        profiles = build_golden_records(records)
+        flags = records.groupby("profile_id")["low_evidence"].all().rename("low_evidence")
+        profiles = profiles.merge(flags, left_on="profile_id", right_index=True)
+        index = build_identity_index(records)
+        model_path = settings.home / "identity" / f"splink_model_run{run_id}.json"
+        model_path.parent.mkdir(parents=True, exist_ok=True)
+        model_path.write_text(json.dumps(clustering.settings, indent=2, sort_keys=True))
+        report = ResolveReport(
+            run_id=run_id,
+            records=len(records),
+            distinct_records=clustering.representatives + len(loners),
+            low_evidence_records=len(loners),
+            profiles=int(profiles.shape[0]),
+            threshold_match_probability=clustering.threshold,
+            merged=int((lineage["kind"] == "merged").sum()),
+            split=int((lineage["kind"] == "split").sum()),
+            blocking_rules=clustering.blocking_rules,
+            model_path=str(model_path),
+            seconds=round(time.perf_counter() - started, 2),
+        )
+        new_ids = pd.DataFrame(
+            [(p, order, run_id) for p, order in issued.items() if p not in known_before],
+            columns=["profile_id", "issue_order", "run_id"],
+        )
+        _write(con, run_id, records, profiles, index, lineage, new_ids, report, started_at)
+    log.info("resolve run %d: %d records -> %d profiles", run_id, report.records, report.profiles)
+    return report
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    run_id: int,
+    records: pd.DataFrame,
+    profiles: pd.DataFrame,
+    index: pd.DataFrame,
+    lineage: pd.DataFrame,
+    new_ids: pd.DataFrame,
+    report: ResolveReport,
+    started_at: datetime,
+) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    identity = records[["key", "source", "record_id", "profile_id", "low_evidence"]].assign(
+        run_id=run_id
+    )
+    lineage = lineage.assign(run_id=run_id, recorded_at=now)[
+        ["run_id", "kind", "from_profile_id", "to_profile_id", "recorded_at"]
+    ]
+    con.begin()
+    try:
+        for name, frame in (("identity_now", identity), ("profiles_now", profiles),
+                            ("index_now", index)):  # fmt: skip
+            con.register(name, frame)
+        con.execute("DELETE FROM identity_records")
+        con.execute("INSERT INTO identity_records SELECT * FROM identity_now")
+        con.execute("CREATE OR REPLACE TABLE profiles AS SELECT * FROM profiles_now")
+        con.execute("CREATE OR REPLACE TABLE identity_index AS SELECT * FROM index_now")
+        if len(lineage):
+            con.register("lineage_now", lineage)
+            con.execute("INSERT INTO profile_lineage SELECT * FROM lineage_now")
+        if len(new_ids):
+            con.register("issued_now", new_ids)
+            con.execute("INSERT INTO profile_ids_issued SELECT * FROM issued_now")
+        con.execute(
+            "INSERT INTO identity_runs VALUES (?, ?, ?, ?)",
+            [run_id, started_at, now, json.dumps(report.to_dict())],
+        )
+        con.commit()
+    except Exception:
+        con.rollback()
+        raise
+
+
+def read_assignments(settings: Settings) -> pd.DataFrame:
+    """(source, record_id, profile_id) of every known-person record, from the last run."""
+    with warehouse(settings, read_only=True) as con:
+        tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+        if "identity_records" not in tables:
+            raise ContractError("no profiles yet; run `cdp resolve` first")
+        return con.execute(
+            "SELECT source, record_id, profile_id FROM identity_records ORDER BY source, record_id"
+        ).df()
+
+
+def evaluate_against_truth(settings: Settings, truth_dir) -> dict[str, object]:
+    """Accuracy of the current profiles against a generated world's truth/records.parquet."""
+    from pathlib import Path
+
+    from features.identity.evaluate import evaluate_clusters
+
+    path = Path(truth_dir) / "records.parquet"
+    if not path.exists():
+        raise ContractError(f"{path}: no such truth file")
+    truth = pd.read_parquet(path)
+    assigned = read_assignments(settings).merge(truth, on=["source", "record_id"], how="left")
+    return evaluate_clusters(assigned, cluster="profile_id", truth="person_id")

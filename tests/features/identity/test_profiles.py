@@ -1,0 +1,110 @@
+"""Stable profile ids, lineage, survivorship and the clustering helpers, on small frames."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.identity.clusters import connected_components, consistent_identifier_edges
+from features.identity.profiles import (
+    assign_profile_ids,
+    build_golden_records,
+    build_identity_index,
+)
+
+
+def clusters(**groups: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [(key, cluster) for cluster, keys in groups.items() for key in keys],
+        columns=["key", "cluster_id"],
+    )
+
+
+def test_first_run_ids_are_deterministic_and_distinct() -> None:
+    first, _ = assign_profile_ids(clusters(a=["a", "b"], c=["c"]), None, {})
+    again, _ = assign_profile_ids(clusters(a=["a", "b"], c=["c"]), None, {})
+    assert first.equals(again)
+    assert first["profile_id"].nunique() == 2
+
+
+def test_new_record_joining_a_profile_keeps_its_id() -> None:
+    issued: dict[str, int] = {}
+    before, _ = assign_profile_ids(clusters(a=["a", "b"]), None, issued)
+    after, lineage = assign_profile_ids(clusters(a=["a", "b", "n"]), before, issued)
+    assert after["profile_id"].nunique() == 1
+    assert after["profile_id"].iloc[0] == before["profile_id"].iloc[0]
+    assert lineage.empty
+
+
+def test_merge_keeps_the_older_id_and_records_lineage() -> None:
+    issued: dict[str, int] = {}
+    before, _ = assign_profile_ids(clusters(a=["a"]), None, issued)
+    second, _ = assign_profile_ids(clusters(a=["a"], b=["b"]), before, issued)
+    old_id = second.set_index("key").loc["a", "profile_id"]
+    young_id = second.set_index("key").loc["b", "profile_id"]
+    merged, lineage = assign_profile_ids(clusters(a=["a", "b"]), second, issued)
+    assert set(merged["profile_id"]) == {old_id}
+    assert lineage.to_dict("records") == [
+        {"kind": "merged", "from_profile_id": young_id, "to_profile_id": old_id}
+    ]
+
+
+def test_split_gets_new_ids_with_lineage_and_old_id_is_never_reused() -> None:
+    issued: dict[str, int] = {}
+    before, _ = assign_profile_ids(clusters(a=["a", "b", "c"]), None, issued)
+    old_id = before["profile_id"].iloc[0]
+    after, lineage = assign_profile_ids(clusters(a=["a", "b"], c=["c"]), before, issued)
+    assert old_id not in set(after["profile_id"])
+    assert after["profile_id"].nunique() == 2
+    assert set(lineage["kind"]) == {"split"} and set(lineage["from_profile_id"]) == {old_id}
+    assert set(lineage["to_profile_id"]) == set(after["profile_id"])
+
+
+def test_golden_record_survivorship() -> None:
+    t = pd.Timestamp
+    records = pd.DataFrame(
+        {
+            "key": ["s:1", "c:1", "e:1", "o:1"],
+            "source": ["shop_customers", "crm_contacts", "email_subscribers", "orders"],
+            "record_id": ["1", "1", "1", "1"],
+            "profile_id": ["p"] * 4,
+            "first_name": ["William", "Bill", None, "Will"],
+            "last_name": ["Smith"] * 4,
+            "phone": [None, "+12125550134", None, None],
+            "email": ["w@x.com", None, "b@y.com", "b@y.com"],
+            "date_of_birth": ["1980-01-01", "1980-01-01", None, None],
+            "address_line": ["1 Old Rd", "1 Old Rd", None, "9 New St"],
+            "city": ["Old", "Old", None, "New"],
+            "postcode": ["11111", "11111", None, "22222"],
+            "seen_at": [t("2024-01-01"), t("2024-02-01"), t("2024-03-01"), t("2025-01-01")],
+        }
+    )
+    [golden] = build_golden_records(records).to_dict("records")
+    assert golden["first_name"] == "William"  # most trusted source
+    assert golden["phone"] == "+12125550134"  # the only one, from the CRM
+    assert golden["email"] == "b@y.com"  # most frequent
+    assert golden["address_line"] == "9 New St" and golden["postcode"] == "22222"  # most recent
+    assert golden["record_count"] == 4
+    assert golden["sources"] == "crm_contacts,email_subscribers,orders,shop_customers"
+    index = build_identity_index(records)
+    assert {"customer_id", "contact_id", "subscriber_id", "order_id", "email", "phone"} == set(
+        index["identifier_type"]
+    )
+
+
+def test_shared_email_with_conflicting_first_names_is_not_deterministic() -> None:
+    records = pd.DataFrame(
+        {
+            "record_id": ["1", "2", "3", "4", "5"],
+            "email": ["fam@x.com", "fam@x.com", "bill@x.com", "bill@x.com", "bill@x.com"],
+            "first_name": ["anna", "peter", "william", "bill", None],
+        }
+    )
+    edges = consistent_identifier_edges(records, "email")
+    pairs = {tuple(sorted(p)) for p in edges.itertuples(index=False)}
+    assert pairs == {("3", "4"), ("3", "5")}  # nickname-compatible; the family address is not
+
+
+def test_connected_components_name_clusters_by_smallest_member() -> None:
+    edges = pd.DataFrame({"unique_id_l": ["b", "d"], "unique_id_r": ["c", "c"]})
+    components = connected_components(pd.Series(["d", "c", "b", "a"]), edges)
+    assert components.to_dict() == {"a": "a", "b": "b", "c": "b", "d": "b"}

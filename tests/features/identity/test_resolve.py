@@ -1,0 +1,118 @@
+"""`cdp resolve` on a generated world: accuracy floor, stability, junk, low evidence, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from features.ingest import ingest_folder
+from features.settings import load_settings
+
+CDP = str(Path(sys.executable).parent / "cdp")
+JUNK = (
+    "customer_id,email,first_name,last_name,phone,created_at\n"
+    "junk_1,test@test.com,Zelda,Quartermaine,0000000000,2024-02-01T00:00:00Z\n"
+    "junk_2,test@test.com,Brutus,Oyelaran,0000000000,2024-02-01T00:00:00Z\n"
+    "junk_3,noemail@example.com,Ximena,Vanderpool,1111111111,2024-02-01T00:00:00Z\n"
+)
+LONER = "contact_id,first_name,created_at\nlone_1,Prudence,2024-02-01T00:00:00Z\n"
+
+
+@pytest.fixture(scope="module")
+def resolved(tmp_path_factory, small_world):
+    home = tmp_path_factory.mktemp("resolve") / "home"
+    extra = tmp_path_factory.mktemp("extra")
+    (extra / "shop_customers.csv").write_text(JUNK)
+    (extra / "crm_contacts.csv").write_text(LONER)
+    settings = load_settings(home=home)
+    ingest_folder(settings, small_world)
+    ingest_folder(settings, extra)
+    first = subprocess.run([CDP, "--home", str(home), "resolve", "--json"],
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    return home, json.loads(first.stdout)
+
+
+def _query(home: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_profiles_are_accurate_against_truth(resolved, small_world) -> None:
+    home, report = resolved
+    assert 0 < report["threshold_match_probability"] < 1
+    result = subprocess.run(
+        [CDP, "--home", str(home), "identity", "evaluate", "--truth", str(small_world / "truth"),
+         "--json"], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout)
+    # Regression floor at the level reached so far; the product goal (0.97) is tracked in
+    # docs/identity.md and not yet met.
+    assert scores["pairwise"]["f1"] >= 0.85, scores["pairwise"]
+    assert scores["bcubed"]["f1"] >= 0.92, scores["bcubed"]
+    assert scores["records"] == report["records"] - 4  # the 4 injected rows have no truth
+
+
+@pytest.mark.slow
+def test_rerun_on_unchanged_data_keeps_every_id(resolved) -> None:
+    home, report = resolved
+    before = _query(home, "SELECT key, profile_id FROM identity_records ORDER BY key")
+    again = subprocess.run([CDP, "--home", str(home), "resolve", "--json"],
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert second["run_id"] == report["run_id"] + 1
+    assert (second["merged"], second["split"]) == (0, 0)
+    assert _query(home, "SELECT key, profile_id FROM identity_records ORDER BY key") == before
+
+
+@pytest.mark.slow
+def test_junk_identifiers_never_merge_people(resolved) -> None:
+    home, _ = resolved
+    rows = _query(home, "SELECT record_id, profile_id FROM identity_records "
+                        "WHERE record_id LIKE 'junk_%' ORDER BY 1")  # fmt: skip
+    assert len({profile for _, profile in rows}) == 3
+
+
+@pytest.mark.slow
+def test_record_with_too_little_evidence_is_a_flagged_singleton(resolved) -> None:
+    home, _ = resolved
+    [(profile_id, low)] = _query(
+        home, "SELECT profile_id, low_evidence FROM identity_records WHERE record_id = 'lone_1'"
+    )
+    assert low is True
+    [(count, flag)] = _query(
+        home, f"SELECT record_count, low_evidence FROM profiles WHERE profile_id = '{profile_id}'"
+    )
+    assert (count, flag) == (1, True)
+
+
+@pytest.mark.slow
+def test_export_writes_every_record_and_model_json_is_kept(resolved, tmp_path) -> None:
+    home, report = resolved
+    out = tmp_path / "identity.csv"
+    result = subprocess.run([CDP, "--home", str(home), "identity", "export", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "source,record_id,profile_id"
+    assert len(lines) - 1 == report["records"]
+    model = json.loads(Path(report["model_path"]).read_text())
+    assert model["link_type"] == "dedupe_only" and model["comparisons"]
+
+
+def test_resolve_before_ingest_is_a_clear_error(tmp_path) -> None:
+    result = subprocess.run([CDP, "--home", str(tmp_path / "h"), "resolve"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 3
+    assert "no known-person records" in result.stderr
