@@ -256,6 +256,13 @@ def identity_evaluate(
         f"B-cubed F1 {b3['f1']:.4f} | over-merged clusters {scores['over_merged_clusters']:,} "
         f"| split people {scores['split_entities']:,}"
     )
+    if "stitching" in scores:
+        st = scores["stitching"]
+        out.print(
+            f"stitching: {st['stitched_identifiers']:,} identifiers linked "
+            f"({st['coverage']:.1%} of truth), over-merges {st['over_merges']}, "
+            f"shared devices attributed to their only logged-in user {st['attributed_shared']}"
+        )
 
 
 @identity_app.command("export")

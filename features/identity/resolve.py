@@ -1,8 +1,9 @@
 """`cdp resolve`: every known-person record of the warehouse into stable, unified profiles.
 
 Writes, in one transaction: `identity_records` (record -> profile), `profiles` (golden records),
-`identity_index` (identifier -> profile); appends `profile_lineage`, `profile_ids_issued` and
-`identity_runs`. The trained Splink model is saved as JSON under CDP_HOME/identity/.
+`identity_index` (identifier -> profile, cookies and devices included), `anonymous_links` and
+`stitching_audit` (features.identity.stitching); appends `profile_lineage`, `profile_ids_issued`
+and `identity_runs`. The trained Splink model is saved as JSON under CDP_HOME/identity/.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from features.identity.profiles import (
     build_identity_index,
 )
 from features.identity.records import match_columns
+from features.identity.stitching import stitch_devices
 from features.settings import Settings
 from features.warehouse import warehouse
 
@@ -57,6 +59,8 @@ class ResolveReport:
     blocking_rules: list[str]
     model_path: str
     seconds: float
+    stitched_identifiers: int = 0
+    refused_identifiers: int = 0
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict for JSON."""
@@ -152,6 +156,17 @@ def _write(
         con.execute("INSERT INTO identity_records SELECT * FROM identity_now")
         con.execute("CREATE OR REPLACE TABLE profiles AS SELECT * FROM profiles_now")
         con.execute("CREATE OR REPLACE TABLE identity_index AS SELECT * FROM index_now")
+        links, audit = stitch_devices(con)  # reads the index just written, same transaction
+        con.register("links_now", links)
+        con.register("audit_now", audit.assign(run_id=run_id))
+        con.execute("CREATE OR REPLACE TABLE anonymous_links AS SELECT * FROM links_now")
+        con.execute("CREATE OR REPLACE TABLE stitching_audit AS SELECT * FROM audit_now")
+        con.execute(
+            "INSERT INTO identity_index SELECT identifier_type, identifier_value, profile_id "
+            "FROM links_now"
+        )
+        report.stitched_identifiers = len(links)
+        report.refused_identifiers = len(audit)
         if len(lineage):
             con.register("lineage_now", lineage)
             con.execute("INSERT INTO profile_lineage SELECT * FROM lineage_now")
@@ -190,4 +205,11 @@ def evaluate_against_truth(settings: Settings, truth_dir) -> dict[str, object]:
         raise ContractError(f"{path}: no such truth file")
     truth = pd.read_parquet(path)
     assigned = read_assignments(settings).merge(truth, on=["source", "record_id"], how="left")
-    return evaluate_clusters(assigned, cluster="profile_id", truth="person_id")
+    scores = evaluate_clusters(assigned, cluster="profile_id", truth="person_id")
+    anonymous = Path(truth_dir) / "anonymous.parquet"
+    if anonymous.exists():
+        from features.identity.stitching import evaluate_stitching
+
+        with warehouse(settings, read_only=True) as con:
+            scores["stitching"] = evaluate_stitching(con, truth, pd.read_parquet(anonymous))
+    return scores

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from features.ingest import ingest_folder
@@ -29,6 +30,27 @@ def resolved(tmp_path_factory, small_world):
     extra = tmp_path_factory.mktemp("extra")
     (extra / "shop_customers.csv").write_text(JUNK)
     (extra / "crm_contacts.csv").write_text(LONER)
+    customers = pq.read_table(small_world / "shop_customers.parquet", columns=["customer_id"])
+    fifty = customers.column("customer_id").to_pylist()[:50]
+    header = "event_id,anonymous_id,device_id,user_id,type,product_id,platform,at\n"
+    shared = "".join(
+        f"atk_{i},inst_{i},attack_tablet,{c},identify,,ios,2025-03-01T10:00:00Z\n"
+        for i, c in enumerate(fifty)
+    )
+    junk = (
+        f"atk_z1,inst_z,dev_zero,0,identify,,ios,2025-03-01T10:00:00Z\n"
+        f"atk_z2,inst_z2,dev_zero2,{fifty[0]},page_view,,ios,2025-03-01T10:00:00Z\n"
+        f"atk_z3,null,dev_zero2,{fifty[1]},identify,,android,2025-03-01T10:00:00Z\n"
+    )
+    truth = pq.read_table(small_world / "truth" / "records.parquet").to_pandas()
+    shop = truth[truth["source"] == "shop_customers"]
+    twice = shop.groupby("person_id")["record_id"].agg(list)
+    a, b = sorted(twice[twice.str.len() == 2].iloc[0])  # one person, two shop accounts
+    dup = (
+        f"atk_d1,inst_d1,dup_device,{a},identify,,ios,2025-03-01T10:00:00Z\n"
+        f"atk_d2,inst_d2,dup_device,{b},identify,,ios,2025-03-02T10:00:00Z\n"
+    )
+    (extra / "app_events.csv").write_text(header + shared + junk + dup)
     settings = load_settings(home=home)
     ingest_folder(settings, small_world)
     ingest_folder(settings, extra)
@@ -116,3 +138,40 @@ def test_resolve_before_ingest_is_a_clear_error(tmp_path) -> None:
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode == 3
     assert "no known-person records" in result.stderr
+
+
+@pytest.mark.slow
+def test_stitching_never_over_merges_and_resists_attacks(resolved, small_world) -> None:
+    home, report = resolved
+    assert report["stitched_identifiers"] > 0
+    result = subprocess.run(
+        [CDP, "--home", str(home), "identity", "evaluate", "--truth", str(small_world / "truth"),
+         "--json"], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    stitching = json.loads(result.stdout)["stitching"]
+    assert stitching["over_merges"] == 0, stitching
+    assert stitching["coverage"] > 0.3
+    links = dict(_query(home, "SELECT identifier_value, profile_id FROM anonymous_links"))
+    assert "attack_tablet" not in links  # one device, 50 people: refused
+    assert "null" not in links and "0" not in links
+    audit = dict(_query(home, "SELECT identifier_value, rule FROM stitching_audit"))
+    assert audit["attack_tablet"] == "shared_identifier"
+    assert audit["null"] == "blocked_value"
+    assert audit["inst_z"] == "blocked_value"  # claimed only by user_id '0'
+    assert audit["dev_zero2"] == "shared_identifier"  # two people's accounts, one device
+    same_profile = _query(
+        home, "SELECT COUNT(DISTINCT profile_id) FROM identity_index WHERE identifier_type = "
+              "'customer_id' AND identifier_value IN (SELECT user_id FROM app_events "
+              "WHERE device_id = 'dup_device')",
+    )[0][0] == 1  # fmt: skip
+    assert "dup_device" not in links
+    assert audit["dup_device"] == ("several_user_ids" if same_profile else "shared_identifier")
+    profiles_of_attackers = _query(
+        home, "SELECT COUNT(DISTINCT profile_id) FROM identity_index "
+              "WHERE identifier_type = 'customer_id' AND identifier_value IN "
+              "(SELECT user_id FROM app_events WHERE device_id = 'attack_tablet')",
+    )  # fmt: skip
+    assert profiles_of_attackers[0][0] >= 45  # the tablet merged none of them
+    indexed = _query(home, "SELECT COUNT(*) FROM identity_index WHERE identifier_type IN "
+                           "('anonymous_id', 'device_id')")  # fmt: skip
+    assert indexed[0][0] == report["stitched_identifiers"]
