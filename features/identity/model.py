@@ -169,9 +169,10 @@ def build_comparisons(columns: set[str], extras: tuple[str, ...] = ()) -> list:
                 comparison_levels=[
                     cll.NullLevel("email"),
                     cll.ExactMatchLevel("email", term_frequency_adjustments=True),
-                    cll.ExactMatchLevel("email_user").configure(label_for_charts="same user part"),
-                    # No fuzzy level: user parts are built from names, so 'similar user part'
-                    # would count the name agreement a second time.
+                    # No 'same user part' or 'similar user part' level: user parts are built
+                    # from names (james.s@, echan@), so they would count the name agreement a
+                    # second time, and random sampling, which almost never sees them agree,
+                    # would make them look decisive.
                     cll.ElseLevel(),
                 ],
             )

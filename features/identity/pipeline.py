@@ -3,8 +3,9 @@
 Stages: union the prepared tables (one key space, '<source>:<record_id>'), collapse records
 identical in every matching attribute, fit the Splink model, score blocked pairs, choose the
 threshold from the model's own probabilities, add exact-email edges where the data does not
-contradict them, and take connected components. Cluster ids are the smallest member key, so they
-never depend on Splink internals or on row order.
+contradict them, and join records along edges strongest first, refusing unions that contradict
+hard facts (features.identity.clusters.constrained_components). Cluster ids are the smallest
+member key, so they never depend on Splink internals or on row order.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from features.identity.clusters import connected_components, consistent_identifier_edges
+from features.identity.clusters import (
+    RELIABLE_BELOW,
+    consistent_identifier_edges,
+    constrained_components,
+    reliable_attributes,
+)
 from features.identity.dedupe import collapse_identical
 from features.identity.model import IdentityModel
 
@@ -32,6 +38,7 @@ class Clustering:
     settings: dict = field(repr=False)
     representatives: int = 0
     edges: dict[str, int] = field(default_factory=dict)
+    contradiction_rates: dict[str, float] = field(default_factory=dict)
 
 
 def cluster_tables(
@@ -41,8 +48,14 @@ def cluster_tables(
     extras: tuple[str, ...] = (),
     seed: int = 42,
     threshold: float | None = None,
+    untrusted_name_sources: frozenset[str] = frozenset(),
 ) -> Clustering:
-    """Cluster prepared records of one or more tables (source name -> prepared records)."""
+    """Cluster prepared records of one or more tables (source name -> prepared records).
+
+    Names of records from `untrusted_name_sources` (guest orders: the shipping recipient's name)
+    are matched on but do not count as the person's own name when clusters are checked for
+    contradictions.
+    """
     frames = []
     for source, frame in tables.items():
         keyed = frame.copy()
@@ -58,18 +71,38 @@ def cluster_tables(
     model.fit({"records": representatives}, columns)
     predictions = model.predict()
     chosen = model.choose_threshold(predictions)
-    scored = model.con_.execute(
-        "SELECT unique_id_l, unique_id_r FROM "
-        f"{predictions.physical_name} WHERE match_probability >= ?",
-        [chosen],
-    ).df()
     email_edges = (
         consistent_identifier_edges(representatives, "email")
         if "email" in representatives.columns
         else pd.DataFrame(columns=["unique_id_l", "unique_id_r"])
     )
-    components = connected_components(
-        representatives["record_id"], pd.concat([scored, email_edges], ignore_index=True)
+    scored = model.con_.execute(
+        "SELECT unique_id_l, unique_id_r, match_probability AS strength FROM "
+        f"{predictions.physical_name} WHERE match_probability >= ?",
+        [chosen],
+    ).df()
+    edges = pd.concat([scored, email_edges.assign(strength=2.0)], ignore_index=True)
+    trusted = ~representatives["record_id"].str.split(KEY_SEPARATOR).str[0].isin(
+        untrusted_name_sources
+    )
+    wanted = [c for c in ("first_name", "last_name", "dob") if c in columns]
+    select = ", ".join(f"{c}_l, {c}_r" for c in wanted) or "1 AS nothing"
+    confident = model.con_.execute(
+        f"SELECT unique_id_l, unique_id_r, {select} FROM {predictions.physical_name} "
+        "WHERE match_probability >= 0.999"
+    ).df()
+    own_names = ~(
+        confident["unique_id_l"].str.split(KEY_SEPARATOR).str[0].isin(untrusted_name_sources)
+        | confident["unique_id_r"].str.split(KEY_SEPARATOR).str[0].isin(untrusted_name_sources)
+    )
+    confident = confident[own_names]  # a shipping name is not its buyer's own name
+    contradiction = reliable_attributes(confident)
+    components, refused = constrained_components(
+        representatives,
+        edges,
+        trusted,
+        check_names=contradiction.get("first_name", 1.0) < RELIABLE_BELOW,
+        check_dates=contradiction.get("dob", 1.0) < RELIABLE_BELOW,
     )
     keys = union["record_id"]
     assignments = pd.DataFrame(
@@ -91,5 +124,6 @@ def cluster_tables(
         blocking_rules=rules,
         settings=model.settings_,
         representatives=len(representatives),
-        edges={"scored": len(scored), "email": len(email_edges)},
+        edges={"scored": len(scored), "email": len(email_edges), "refused": refused},
+        contradiction_rates=contradiction,
     )

@@ -85,7 +85,10 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             loners += [f"{source}:{r}" for r in frame.loc[~enough, "record_id"]]
         columns = set().union(*(match_columns(f) for f in matchable.values() if len(f)))
         clustering = cluster_tables(
-            {s: f for s, f in matchable.items() if len(f)}, columns, seed=settings.seed
+            {s: f for s, f in matchable.items() if len(f)},
+            columns,
+            seed=settings.seed,
+            untrusted_name_sources=frozenset({"orders"}),
         )
         clusters = pd.concat(
             [clustering.assignments[["key", "cluster_id"]],

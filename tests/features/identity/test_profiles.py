@@ -108,3 +108,58 @@ def test_connected_components_name_clusters_by_smallest_member() -> None:
     edges = pd.DataFrame({"unique_id_l": ["b", "d"], "unique_id_r": ["c", "c"]})
     components = connected_components(pd.Series(["d", "c", "b", "a"]), edges)
     assert components.to_dict() == {"a": "a", "b": "b", "c": "b", "d": "b"}
+
+
+def test_name_and_date_compatibility() -> None:
+    from datetime import date
+
+    from features.identity.clusters import dates_compatible, jaro_winkler, names_compatible
+
+    assert jaro_winkler("martha", "marhta") > 0.95
+    assert names_compatible(("bill", "smith"), ("william", "smith"))  # nickname
+    assert names_compatible(("apirl", "jones"), ("april", "jones"))  # typo
+    assert names_compatible(("sanchez", "bela"), ("william", "sanchez"))  # swap + nickname
+    assert names_compatible(("audrey", None), ("turner", "audrey"))  # swap, surname missing
+    assert not names_compatible(("rhonda", "wiley"), ("marvin", "wiley"))  # housemates
+    assert dates_compatible(date(1980, 2, 3), date(1980, 3, 3))  # one field typo
+    assert not dates_compatible(date(1980, 2, 3), date(1981, 3, 3))
+
+
+def test_constrained_components_refuse_a_bridge_between_two_people() -> None:
+    from features.identity.clusters import constrained_components
+
+    records = pd.DataFrame(
+        {
+            "record_id": ["buyer", "gift", "partner"],
+            "first_name": ["rhonda", "marvin", "marvin"],
+            "last_name": ["wiley"] * 3,
+            "dob": [None, None, None],
+        }
+    )
+    edges = pd.DataFrame(
+        {"unique_id_l": ["buyer", "gift"], "unique_id_r": ["gift", "partner"],
+         "strength": [2.0, 0.99]}
+    )  # fmt: skip
+    trusted = pd.Series([True, False, True])  # the gift order carries the recipient's name
+    components, refused = constrained_components(records, edges, trusted)
+    assert components["gift"] == components["buyer"] != components["partner"]
+    assert refused == 1
+    plain, refused = constrained_components(records, edges, trusted, check_names=False)
+    assert plain.nunique() == 1 and refused == 0
+
+
+def test_constraints_are_chosen_from_how_sure_matches_behave() -> None:
+    from datetime import date
+
+    from features.identity.clusters import RELIABLE_BELOW, reliable_attributes
+
+    clean = pd.DataFrame(
+        {"first_name_l": ["ann"] * 200, "first_name_r": ["ann"] * 200,
+         "last_name_l": ["lee"] * 200, "last_name_r": ["lee"] * 200,
+         "dob_l": [date(1980, 1, 1)] * 200, "dob_r": [date(1980, 1, 1)] * 200}
+    )  # fmt: skip
+    noisy = clean.copy()
+    noisy.loc[:20, "first_name_r"] = "zygmunt"  # replaced values, as FEBRL's duplicates have
+    assert reliable_attributes(clean)["first_name"] < RELIABLE_BELOW
+    assert reliable_attributes(noisy)["first_name"] >= RELIABLE_BELOW
+    assert reliable_attributes(noisy)["dob"] < RELIABLE_BELOW
