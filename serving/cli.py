@@ -265,6 +265,20 @@ def identity_evaluate(
         )
 
 
+@identity_app.command("unmerge")
+def identity_unmerge(
+    ctx: typer.Context,
+    profile_id: Annotated[str, typer.Argument(help="The profile the record wrongly sits in.")],
+    record: Annotated[str, typer.Option(help="The record to move out, as SOURCE:RECORD_ID.")],
+) -> None:
+    """Move a wrongly merged record to its own profile and pin that decision for later runs."""
+    from features.identity.unmerge import unmerge_record
+
+    with console.status("unmerging and re-resolving"):
+        result = unmerge_record(_settings(ctx), profile_id, record)
+    out.print_json(json.dumps(result))
+
+
 @identity_app.command("export")
 def identity_export(
     ctx: typer.Context,

@@ -165,6 +165,7 @@ def constrained_components(
     *,
     check_names: bool = True,
     check_dates: bool = True,
+    cannot_link: dict[str, set[str]] | None = None,
 ) -> tuple[pd.Series, int]:
     """Connected components that refuse a union contradicting hard facts.
 
@@ -173,7 +174,9 @@ def constrained_components(
     birth dates all are. One record can therefore no longer bridge two different people (a gift
     order carrying the buyer's email and the recipient's name), nor can a household's shared
     surname and address merge its members. `trusted_names` marks records whose name is the
-    person's own (False for a shipping name). Returns (cluster id per record id, refusals).
+    person's own (False for a shipping name). `cannot_link` maps a record id to ids it must
+    never share a cluster with (pinned unmerge decisions). Returns (cluster id per record id,
+    refusals).
     """
     ids = np.sort(pd.unique(records["record_id"]))
     index = {value: i for i, value in enumerate(ids)}
@@ -193,6 +196,17 @@ def constrained_components(
         )
         dob = row.get("dob")
         dates[i] = {dob} if dob is not None and not pd.isna(dob) else set()
+
+    members: dict[int, set] = {}
+    forbidden: dict[int, set] = {}
+    for record_id, others in (cannot_link or {}).items():
+        if record_id in index:
+            i = index[record_id]
+            forbidden[i] = {index[o] for o in others if o in index}
+            members[i] = {i}
+            for o in forbidden[i]:
+                forbidden.setdefault(o, set()).add(i)
+                members[o] = {o}
 
     def find(i: int) -> int:
         root = i
@@ -225,9 +239,17 @@ def constrained_components(
         ):
             refused += 1
             continue
+        if (forbidden.get(a, set()) & members.get(b, set())) or (
+            forbidden.get(b, set()) & members.get(a, set())
+        ):
+            refused += 1
+            continue
         keep, drop = min(a, b), max(a, b)
         parent[drop] = keep
         names[keep] |= names.pop(drop)
         dates[keep] |= dates.pop(drop)
+        if drop in members or keep in members:
+            members[keep] = members.get(keep, {keep}) | members.pop(drop, {drop})
+            forbidden[keep] = forbidden.get(keep, set()) | forbidden.pop(drop, set())
     roots = np.array([find(i) for i in range(len(ids))])
     return pd.Series(ids[roots], index=ids), refused

@@ -293,7 +293,7 @@ class IdentityModel:
             retain_matching_columns=True,
         )
         source = registered if len(registered) > 1 else registered[0]
-        self.linker_ = Linker(source, settings, log_level=logging.WARNING)
+        self.linker_ = Linker(source, settings, log_level=logging.ERROR)
         training = self.linker_.training
         training.estimate_probability_two_random_records_match(
             _deterministic_rules(self.columns_, self.extras), recall=0.8

@@ -49,12 +49,13 @@ def cluster_tables(
     seed: int = 42,
     threshold: float | None = None,
     untrusted_name_sources: frozenset[str] = frozenset(),
+    cannot_link: dict[str, set[str]] | None = None,
 ) -> Clustering:
     """Cluster prepared records of one or more tables (source name -> prepared records).
 
     Names of records from `untrusted_name_sources` (guest orders: the shipping recipient's name)
     are matched on but do not count as the person's own name when clusters are checked for
-    contradictions.
+    contradictions. `cannot_link` (key -> keys) holds pinned unmerge decisions.
     """
     frames = []
     for source, frame in tables.items():
@@ -65,7 +66,12 @@ def cluster_tables(
     union = pd.concat(frames, ignore_index=True)
     sources = union.pop("source")
     match_cols = [c for c in union.columns if c not in ("record_id", "first_name_aliases")]
-    representatives, to_representative = collapse_identical(union, match_cols)
+    pinned = set(cannot_link or {}) | set().union(*(cannot_link or {}).values())
+    # Pinned records stay their own representative, so an unmerge can always be honoured.
+    union["pin"] = union["record_id"].where(union["record_id"].isin(pinned), "")
+    representatives, to_representative = collapse_identical(union, [*match_cols, "pin"])
+    representatives = representatives.drop(columns="pin")
+    union = union.drop(columns="pin")
 
     model = IdentityModel(seed=seed, extras=extras, threshold=threshold)
     model.fit({"records": representatives}, columns)
@@ -103,6 +109,7 @@ def cluster_tables(
         trusted,
         check_names=contradiction.get("first_name", 1.0) < RELIABLE_BELOW,
         check_dates=contradiction.get("dob", 1.0) < RELIABLE_BELOW,
+        cannot_link=cannot_link,
     )
     keys = union["record_id"]
     assignments = pd.DataFrame(

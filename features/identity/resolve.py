@@ -44,6 +44,12 @@ _STATE_SQL = (
 )
 
 
+PINS_SQL = (
+    "CREATE TABLE IF NOT EXISTS identity_pins (key VARCHAR, separated_from VARCHAR,"
+    " profile_id VARCHAR, created_at TIMESTAMP)"
+)
+
+
 @dataclass
 class ResolveReport:
     """What one resolve run did (counts only: this is printed and logged)."""
@@ -72,7 +78,7 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
     started = time.perf_counter()
     started_at = datetime.now(UTC).replace(tzinfo=None)
     with warehouse(settings) as con:
-        for sql in _STATE_SQL:
+        for sql in (*_STATE_SQL, PINS_SQL):
             con.execute(sql)
         display, prepared = collect_person_records(con, settings.phone_region)
         if display.empty:
@@ -84,18 +90,24 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             matchable[source] = frame[enough].reset_index(drop=True)
             loners += [f"{source}:{r}" for r in frame.loc[~enough, "record_id"]]
         columns = set().union(*(match_columns(f) for f in matchable.values() if len(f)))
+        pins: dict[str, set[str]] = {}
+        for key, other in con.execute("SELECT key, separated_from FROM identity_pins").fetchall():
+            pins.setdefault(key, set()).add(other)
         clustering = cluster_tables(
             {s: f for s, f in matchable.items() if len(f)},
             columns,
             seed=settings.seed,
             untrusted_name_sources=frozenset({"orders"}),
+            cannot_link=pins,
         )
         clusters = pd.concat(
             [clustering.assignments[["key", "cluster_id"]],
              pd.DataFrame({"key": loners, "cluster_id": loners})],
             ignore_index=True,
         )  # fmt: skip
-        previous = con.execute("SELECT key, profile_id FROM identity_records").df()
+        previous = con.execute(
+            "SELECT key, profile_id FROM identity_records WHERE profile_id IS NOT NULL"
+        ).df()  # a detached (unmerged) record counts as new
         issued = dict(
             con.execute("SELECT profile_id, issue_order FROM profile_ids_issued").fetchall()
         )

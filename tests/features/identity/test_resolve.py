@@ -175,3 +175,40 @@ def test_stitching_never_over_merges_and_resists_attacks(resolved, small_world) 
     indexed = _query(home, "SELECT COUNT(*) FROM identity_index WHERE identifier_type IN "
                            "('anonymous_id', 'device_id')")  # fmt: skip
     assert indexed[0][0] == report["stitched_identifiers"]
+
+
+@pytest.mark.slow
+def test_unmerge_moves_the_record_and_later_runs_respect_it(resolved) -> None:
+    home, _ = resolved
+    [(profile_id, key)] = _query(
+        home, "SELECT profile_id, MAX(key) FROM identity_records GROUP BY profile_id "
+              "HAVING COUNT(*) >= 3 ORDER BY profile_id LIMIT 1",
+    )  # fmt: skip
+    sql = f"SELECT key FROM identity_records WHERE profile_id = '{profile_id}' AND key <> '{key}'"
+    others = [k for (k,) in _query(home, sql)]
+    result = subprocess.run(
+        [CDP, "--home", str(home), "identity", "unmerge", profile_id, "--record", key],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    moved = json.loads(result.stdout)
+    assert moved["from_profile_id"] == profile_id and moved["to_profile_id"] != profile_id
+
+    def together() -> set[str]:
+        [(mine,)] = _query(home, f"SELECT profile_id FROM identity_records WHERE key = '{key}'")
+        return {k for (k,) in _query(home, f"SELECT key FROM identity_records "
+                                           f"WHERE profile_id = '{mine}'")}  # fmt: skip
+
+    assert not together() & set(others)
+    rerun = subprocess.run([CDP, "--home", str(home), "resolve"],
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    assert not together() & set(others)  # the pin holds on later runs
+    kinds = {k for (k,) in _query(home, "SELECT kind FROM profile_lineage WHERE from_profile_id "
+                                        f"= '{profile_id}'")}  # fmt: skip
+    assert "unmerged" in kinds
+    wrong = subprocess.run(
+        [CDP, "--home", str(home), "identity", "unmerge", profile_id, "--record", "nope:1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert wrong.returncode == 4 and "no record" in wrong.stderr
