@@ -39,6 +39,7 @@ class Clustering:
     representatives: int = 0
     edges: dict[str, int] = field(default_factory=dict)
     contradiction_rates: dict[str, float] = field(default_factory=dict)
+    model_records: pd.DataFrame | None = field(default=None, repr=False)  # Splink's input
 
 
 def cluster_tables(
@@ -133,4 +134,5 @@ def cluster_tables(
         representatives=len(representatives),
         edges={"scored": len(scored), "email": len(email_edges), "refused": refused},
         contradiction_rates=contradiction,
+        model_records=representatives.rename(columns={"record_id": "key"}),
     )

@@ -160,3 +160,55 @@ def _map_unique(values: pd.Series, function) -> np.ndarray:
     uniques = values.dropna().unique()
     mapping = {v: function(str(v)) for v in uniques}
     return values.map(mapping).to_numpy(dtype=object)
+
+
+def prepare_one(record: dict[str, object], *, phone_region: str = "US") -> dict[str, object]:
+    """`prepare_records` for a single record, without pandas (the real-time path).
+
+    Must give exactly what `prepare_records` gives for the same values; a test holds them equal.
+    """
+    import unicodedata
+
+    from features.normalize import NULL_TOKENS
+
+    def text(value: object) -> str | None:
+        if value is None or (isinstance(value, float) and value != value):
+            return None
+        clean = re.sub(r"\s+", " ", str(value).strip())
+        return None if clean.lower() in NULL_TOKENS else clean
+
+    def name(value: object) -> str | None:
+        raw = None if value is None else unicodedata.normalize("NFKC", str(value))
+        clean = text(raw)
+        return canonical_name(clean) if clean else None
+
+    out: dict[str, object] = {"record_id": str(record.get("record_id", "query"))}
+    first, last = record.get("first_name"), record.get("last_name")
+    if record.get("full_name") and (first is None or last is None):
+        full = text(unicodedata.normalize("NFKC", str(record["full_name"])))
+        parts = full.split(" ") if full else []
+        first = first if first is not None else (parts[0] if parts else None)
+        last = last if last is not None else (parts[-1] if len(parts) > 1 else None)
+    out["first_name"], out["last_name"] = name(first), name(last)
+    out["first_name_aliases"] = list(name_aliases(out["first_name"])) if out["first_name"] else None
+    dob = text(record.get("dob"))
+    out["dob"] = None
+    if dob:
+        parsed = parse_dates(pd.Series([dob]))[0]
+        out["dob"] = None if pd.isna(parsed) else parsed
+    email = text(record.get("email"))
+    out["email"] = canonical_email(email.lower().replace(" ", "")) if email else None
+    out["email_user"] = out["email"].split("@")[0] if out["email"] else None
+    phone = text(record.get("phone"))
+    if phone:
+        phone = normalise_phone(pd.Series([phone]), phone_region).iloc[0]
+    out["phone"] = canonical_phone(phone) if phone else None
+    postcode = text(record.get("postcode"))
+    out["postcode"] = postcode.upper().replace(" ", "") if postcode else None
+    city = text(record.get("city"))
+    out["city"] = canonical_name(city) if city else None
+    address = text(record.get("address"))
+    out["address"] = canonical_address(address) if address else None
+    gender = text(record.get("gender"))
+    out["gender"] = _GENDERS.get(gender.lower()) if gender else None
+    return out

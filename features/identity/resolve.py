@@ -119,6 +119,9 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
         flags = records.groupby("profile_id")["low_evidence"].all().rename("low_evidence")
         profiles = profiles.merge(flags, left_on="profile_id", right_index=True)
         index = build_identity_index(records)
+        # The records the model scored, with their profiles: the pool real-time matching
+        # compares a new record against, and the base of its term frequencies.
+        model_records = clustering.model_records.merge(mapping, on="key", how="left")
         model_path = settings.home / "identity" / f"splink_model_run{run_id}.json"
         model_path.parent.mkdir(parents=True, exist_ok=True)
         model_path.write_text(json.dumps(clustering.settings, indent=2, sort_keys=True))
@@ -140,6 +143,10 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             columns=["profile_id", "issue_order", "run_id"],
         )
         _write(con, run_id, records, profiles, index, lineage, new_ids, report, started_at)
+        con.register("model_records_now", model_records)
+        con.execute(
+            "CREATE OR REPLACE TABLE identity_match_records AS SELECT * FROM model_records_now"
+        )
     log.info("resolve run %d: %d records -> %d profiles", run_id, report.records, report.profiles)
     return report
 
