@@ -137,7 +137,7 @@ def run(
         bool, typer.Option(help="Start this home over: drop its warehouse and generated world.")
     ] = False,
 ) -> None:
-    """The main job: generate a world (unless --data is given), ingest it, summarise."""
+    """The main job: generate a world (unless --data is given), ingest it, resolve identities."""
     settings = _settings(ctx, people=people)
     if fresh:
         _reset_home(settings)
@@ -156,6 +156,14 @@ def run(
     results = _ingest(settings, folder)
     _print_results(results)
     status(ctx, as_json=False)
+    from features.identity.resolve import resolve_profiles
+
+    with console.status("resolving identities"):
+        report = resolve_profiles(settings)
+    out.print(
+        f"identity: {report.records:,} records -> {report.profiles:,} profiles, "
+        f"{report.stitched_identifiers:,} cookies/devices stitched ({report.seconds:.1f}s)"
+    )
 
 
 @app.command()
@@ -284,10 +292,11 @@ def identity_export(
     ctx: typer.Context,
     out_file: Annotated[Path, typer.Option("--out", help="Output .parquet or .csv file.")],
 ) -> None:
-    """Write (source, record_id, profile_id) for every known-person record."""
+    """Write (source, record_id, profile_id) for every known-person record and every stitched
+    cookie and device (source 'anonymous_id' or 'device_id')."""
     from features.identity.resolve import read_assignments
 
-    assignments = read_assignments(_settings(ctx))
+    assignments = read_assignments(_settings(ctx), anonymous=True)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     if out_file.suffix == ".parquet":
         assignments.to_parquet(out_file, index=False)

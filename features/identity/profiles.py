@@ -86,7 +86,7 @@ def build_golden_records(records: pd.DataFrame) -> pd.DataFrame:
         first_seen_at=("seen_at", "min"),
         last_seen_at=("seen_at", "max"),
     )
-    out["sources"] = grouped["source"].agg(lambda s: ",".join(sorted(set(s))))
+    out["sources"] = joined_labels(data, "profile_id", "source")
     for column in ("first_name", "last_name", "phone"):
         out[column] = grouped[column].first()  # first non-null in trust, then recency order
     for column in ("email", "date_of_birth"):
@@ -97,6 +97,23 @@ def build_golden_records(records: pd.DataFrame) -> pd.DataFrame:
     latest = recent.groupby("profile_id").first()[["address_line", "city", "postcode"]]
     out = out.join(latest, how="left")
     return out.reset_index()
+
+
+def joined_labels(data: pd.DataFrame, by: str | list[str], column: str) -> pd.Series:
+    """Per group, the sorted distinct values of a low-cardinality `column`, comma-joined.
+
+    Each value sets one bit; groups take the OR (as a sum of per-value 'any'), and the mask maps
+    to its label, so no Python runs per group.
+    """
+    labels = sorted(data[column].dropna().unique())
+    grouped = data.assign(**{f"_is_{i}": data[column] == v for i, v in enumerate(labels)})
+    hits = grouped.groupby(by)[[f"_is_{i}" for i in range(len(labels))]].any()
+    mask = sum(hits[f"_is_{i}"].astype("int64") * (1 << i) for i in range(len(labels)))
+    names = {
+        code: ",".join(label for i, label in enumerate(labels) if code >> i & 1)
+        for code in range(1 << len(labels))
+    }
+    return mask.map(names)
 
 
 def _most_frequent(data: pd.DataFrame, column: str) -> pd.Series:

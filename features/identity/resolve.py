@@ -205,15 +205,20 @@ def _write(
         raise
 
 
-def read_assignments(settings: Settings) -> pd.DataFrame:
-    """(source, record_id, profile_id) of every known-person record, from the last run."""
+def read_assignments(settings: Settings, *, anonymous: bool = False) -> pd.DataFrame:
+    """(source, record_id, profile_id) of every known-person record, from the last run; with
+    `anonymous`, also every stitched cookie and device (source 'anonymous_id' / 'device_id')."""
     with warehouse(settings, read_only=True) as con:
         tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
         if "identity_records" not in tables:
             raise ContractError("no profiles yet; run `cdp resolve` first")
-        return con.execute(
-            "SELECT source, record_id, profile_id FROM identity_records ORDER BY source, record_id"
-        ).df()
+        sql = "SELECT source, record_id, profile_id FROM identity_records"
+        if anonymous and "anonymous_links" in tables:
+            sql += (
+                " UNION ALL SELECT identifier_type, identifier_value, profile_id"
+                " FROM anonymous_links"
+            )
+        return con.execute(f"{sql} ORDER BY source, record_id").df()
 
 
 def evaluate_against_truth(settings: Settings, truth_dir) -> dict[str, object]:

@@ -24,6 +24,7 @@ import duckdb
 import pandas as pd
 
 from features.identity.canonical import JUNK_IDENTIFIERS
+from features.identity.profiles import joined_labels
 
 MAX_PROFILES_PER_IDENTIFIER = 1
 # Segment's "user_id limit 1": a cookie or device logged into by two different shop accounts is
@@ -89,15 +90,15 @@ def stitch_devices(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.Dat
     several = ~shared & (known["accounts"].fillna(0) > MAX_ACCOUNTS_PER_IDENTIFIER)
     audit.append(_audit(known[several], "several_user_ids"))
     shared |= several
+    kept = known[~shared]
     links = (
-        known[~shared]
-        .groupby([*key, "profile_id"])
+        kept.groupby([*key, "profile_id"])
         .agg(
-            via=("via", lambda v: ",".join(sorted(set(v)))),
             evidence=("evidence", "sum"),
             first_seen_at=("first_seen_at", "min"),
             last_seen_at=("last_seen_at", "max"),
         )
+        .join(joined_labels(kept, [*key, "profile_id"], "via").rename("via"))
         .reset_index()
         .sort_values(key, kind="stable")
         .reset_index(drop=True)

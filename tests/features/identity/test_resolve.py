@@ -78,7 +78,11 @@ def test_export_writes_every_record_and_model_json_is_kept(resolved, tmp_path) -
     assert result.returncode == 0, result.stderr
     lines = out.read_text().splitlines()
     assert lines[0] == "source,record_id,profile_id"
-    assert len(lines) - 1 == report["records"]
+    assert len(lines) - 1 == report["records"] + report["stitched_identifiers"]
+    assert (
+        sum(line.startswith(("anonymous_id,", "device_id,")) for line in lines)
+        == report["stitched_identifiers"]
+    )
     model = json.loads(Path(report["model_path"]).read_text())
     assert model["link_type"] == "dedupe_only" and model["comparisons"]
 

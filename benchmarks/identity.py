@@ -1,0 +1,179 @@
+"""Benchmark: identity resolution end to end, against plain Splink 5 on the same data.
+
+Phases, each in its own child process (peak memory = that phase's max RSS):
+- setup: generate a world of N people and ingest it (not part of the comparison);
+- resolve: `cdp resolve` as the product runs it (train, predict, cluster, profiles, stitching);
+- splink: the baseline, plain Splink 5 with comparable settings: the same prepared records,
+  comparisons, blocking-rule choice and training, then Splink's own predict and
+  `cluster_pairwise_predictions_at_threshold` at the same data-chosen threshold; none of our
+  additions (collapsing identical records, guarded email edges, constrained clustering);
+- realtime: load the matcher, then look up sampled shop customers one at a time.
+Accuracy of both is measured against the generator's truth.
+
+    .venv/bin/python benchmarks/identity.py --people 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def phase_setup(people: int, seed: int, world: Path, home: Path) -> dict:
+    from features.ingest import ingest_folder
+    from features.settings import load_settings
+    from features.world import WorldConfig, generate_world
+
+    generate_world(WorldConfig(people=people, seed=seed), world)
+    ingest_folder(load_settings(home=home), world)
+    return {}
+
+
+def phase_resolve(world: Path, home: Path) -> dict:
+    from features.identity.resolve import evaluate_against_truth, resolve_profiles
+    from features.settings import load_settings
+
+    settings = load_settings(home=home)
+    started = time.perf_counter()
+    report = resolve_profiles(settings)
+    seconds = time.perf_counter() - started
+    scores = evaluate_against_truth(settings, world / "truth")
+    return {"work_seconds": seconds, "records": report.records, "profiles": report.profiles,
+            "f1": scores["pairwise"]["f1"], "bcubed_f1": scores["bcubed"]["f1"],
+            "stitching_over_merges": scores["stitching"]["over_merges"]}  # fmt: skip
+
+
+def phase_splink(world: Path, home: Path, seed: int) -> dict:
+    import pandas as pd
+
+    from features.identity.collect import collect_person_records
+    from features.identity.evaluate import evaluate_clusters
+    from features.identity.model import IdentityModel
+    from features.identity.records import match_columns
+    from features.settings import load_settings
+    from features.warehouse import warehouse
+
+    settings = load_settings(home=home)
+    started = time.perf_counter()
+    with warehouse(settings, read_only=True) as con:
+        _, prepared = collect_person_records(con, settings.phone_region)
+    frames = []
+    for source, frame in prepared.items():
+        frames.append(frame.assign(record_id=source + ":" + frame["record_id"]))
+    records = pd.concat(frames, ignore_index=True)
+    model = IdentityModel(seed=seed).fit({"records": records}, match_columns(records))
+    predictions = model.predict()
+    threshold = model.choose_threshold(predictions)
+    clusters = model.cluster(predictions, threshold).as_pandas_dataframe()
+    seconds = time.perf_counter() - started
+    truth = pd.read_parquet(world / "truth" / "records.parquet")
+    truth["unique_id"] = truth["source"] + ":" + truth["record_id"]
+    scores = evaluate_clusters(clusters.merge(truth, on="unique_id", how="left"))
+    return {"work_seconds": seconds, "records": len(records),
+            "f1": scores["pairwise"]["f1"], "bcubed_f1": scores["bcubed"]["f1"]}  # fmt: skip
+
+
+def phase_realtime(home: Path, lookups: int) -> dict:
+    import duckdb
+    import numpy as np
+
+    from features.identity.realtime import RealtimeMatcher
+    from features.settings import load_settings
+
+    settings = load_settings(home=home)
+    started = time.perf_counter()
+    matcher = RealtimeMatcher(settings)
+    load_seconds = time.perf_counter() - started
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    rows = (
+        con.execute(
+            "SELECT first_name, last_name, email, phone, postcode, address_line AS address, city, "
+            f"CAST(date_of_birth AS VARCHAR) AS dob FROM shop_customers "
+            f"USING SAMPLE {lookups} ROWS (reservoir, 7)"
+        )
+        .df()
+        .to_dict("records")
+    )
+    con.close()
+    latencies = []
+    for record in rows:
+        begin = time.perf_counter()
+        matcher.match(record)
+        latencies.append((time.perf_counter() - begin) * 1000)
+    p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
+    return {"pool": len(matcher.pool), "load_seconds": load_seconds, "lookups": len(latencies),
+            "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}  # fmt: skip
+
+
+def run_child(args: list[str]) -> dict:
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    figures = {"seconds": time.perf_counter() - started, "peak_mb": usage.ru_maxrss / 1024}
+    output = proc.stdout.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"phase {args[1]} failed")
+    figures.update(json.loads(output.strip().splitlines()[-1]))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--lookups", type=int, default=500)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--phase", choices=["setup", "resolve", "splink", "realtime"])
+    parser.add_argument("--world", type=Path)
+    parser.add_argument("--home", type=Path)
+    args = parser.parse_args()
+    if args.phase:
+        import logging
+
+        logging.getLogger("splink").setLevel(logging.ERROR)
+        result = {
+            "setup": lambda: phase_setup(args.people, args.seed, args.world, args.home),
+            "resolve": lambda: phase_resolve(args.world, args.home),
+            "splink": lambda: phase_splink(args.world, args.home, args.seed),
+            "realtime": lambda: phase_realtime(args.home, args.lookups),
+        }[args.phase]()
+        print(json.dumps(result))
+        return
+
+    root = Path(tempfile.mkdtemp(prefix="cdp-identity-", dir=args.workdir))
+    world, home = root / "world", root / "home"
+    common = ["--world", str(world), "--home", str(home), "--seed", str(args.seed)]
+    try:
+        setup = run_child(["--phase", "setup", "--people", str(args.people), *common])
+        splink = run_child(["--phase", "splink", *common])
+        ours = run_child(["--phase", "resolve", *common])
+        realtime = run_child(["--phase", "realtime", "--lookups", str(args.lookups), *common])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"machine: {machine}; people: {args.people:,}; records: {ours['records']:,}")
+    print(f"setup (generate + ingest, not compared): {setup['seconds']:.1f}s")
+    print("| run | wall s (process) | work s | peak MB | pairwise F1 | B-cubed F1 |")
+    print("|---|---|---|---|---|---|")
+    for name, r in (("plain Splink 5", splink), ("cdp resolve", ours)):
+        print(f"| {name} | {r['seconds']:.1f} | {r['work_seconds']:.1f} | {r['peak_mb']:.0f} | "
+              f"{r['f1']:.4f} | {r['bcubed_f1']:.4f} |")  # fmt: skip
+    print(f"cdp resolve / plain Splink: {ours['seconds'] / splink['seconds']:.2f}x wall time, "
+          f"{ours['peak_mb'] / splink['peak_mb']:.2f}x peak memory; "
+          f"stitching over-merges {ours['stitching_over_merges']}")  # fmt: skip
+    print(f"real-time matching against {realtime['pool']:,} records: load "
+          f"{realtime['load_seconds']:.1f}s, {realtime['lookups']} lookups, p50 "
+          f"{realtime['p50_ms']:.1f} ms, p95 {realtime['p95_ms']:.1f} ms, p99 "
+          f"{realtime['p99_ms']:.1f} ms, peak {realtime['peak_mb']:.0f} MB")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
