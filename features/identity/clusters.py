@@ -25,7 +25,11 @@ def consistent_identifier_edges(records: pd.DataFrame, column: str) -> pd.DataFr
     sizes = groups.size()
     shared = sizes[sizes > 1].index
     present = present[present[column].isin(shared)]
-    names = present.dropna(subset=["first_name"]).groupby(column)["first_name"].unique()
+    named = present.dropna(subset=["first_name"])
+    distinct = named.groupby(column)["first_name"].nunique()
+    # Only values whose records carry two or more different first names can conflict.
+    suspect = named[named[column].isin(distinct[distinct > 1].index)]
+    names = suspect.groupby(column)["first_name"].unique()
     conflicting = {value for value, firsts in names.items() if not _compatible(firsts)}
     usable = present[~present[column].isin(conflicting)]
     anchor = usable.groupby(column)["record_id"].transform("min")
@@ -215,6 +219,22 @@ def constrained_components(
             parent[i], i = root, parent[i]
         return root
 
+    def contradicts(a: int, b: int) -> bool:
+        """Whether joining clusters a and b would break a hard fact or a pinned unmerge."""
+        name_clash = (
+            check_names and names[a] and names[b]
+            and not any(names_compatible(x, y) for x in names[a] for y in names[b])
+        )  # fmt: skip
+        date_clash = (
+            check_dates and dates[a] and dates[b]
+            and not any(dates_compatible(x, y) for x in dates[a] for y in dates[b])
+        )  # fmt: skip
+        if name_clash or date_clash:
+            return True
+        return bool(forbidden.get(a, set()) & members.get(b, set())) or bool(
+            forbidden.get(b, set()) & members.get(a, set())
+        )
+
     ordered = edges.sort_values(["strength", "unique_id_l", "unique_id_r"],
                                 ascending=[False, True, True], kind="stable")  # fmt: skip
     refused = 0
@@ -222,25 +242,7 @@ def constrained_components(
         a, b = find(index[left]), find(index[right])
         if a == b:
             continue
-        if (
-            check_names
-            and names[a]
-            and names[b]
-            and not any(names_compatible(x, y) for x in names[a] for y in names[b])
-        ):
-            refused += 1
-            continue
-        if (
-            check_dates
-            and dates[a]
-            and dates[b]
-            and not any(dates_compatible(x, y) for x in dates[a] for y in dates[b])
-        ):
-            refused += 1
-            continue
-        if (forbidden.get(a, set()) & members.get(b, set())) or (
-            forbidden.get(b, set()) & members.get(a, set())
-        ):
+        if contradicts(a, b):
             refused += 1
             continue
         keep, drop = min(a, b), max(a, b)

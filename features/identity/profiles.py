@@ -50,23 +50,26 @@ def assign_profile_ids(
         frame = frame.merge(previous[["key", "profile_id"]], on="key", how="left")
     else:
         frame["profile_id"] = None
-    known = frame.dropna(subset=["profile_id"])
+    known = frame.dropna(subset=["profile_id"])[["cluster_id", "profile_id"]].drop_duplicates()
     parts = known.groupby("profile_id")["cluster_id"].nunique()
     split = set(parts[parts > 1].index)
+    keepable = known[~known["profile_id"].isin(split)].copy()
+    keepable["order"] = keepable["profile_id"].map(issued).fillna(0)
+    keepable = keepable.sort_values(["cluster_id", "order", "profile_id"], kind="stable")
+    keepers = keepable.drop_duplicates("cluster_id").set_index("cluster_id")["profile_id"]
+    merged = keepable[~keepable["profile_id"].isin(set(keepers))]
+    lineage = [
+        ("merged", other, keepers[cluster_id])
+        for cluster_id, other in zip(merged["cluster_id"], merged["profile_id"], strict=True)
+    ]
+    chosen: dict[str, str] = keepers.to_dict()
     taken = set(issued)
-    lineage: list[tuple[str, str, str]] = []
-    chosen: dict[str, str] = {}
-    for cluster_id, members in known.groupby("cluster_id", sort=True)["profile_id"]:
-        candidates = sorted(set(members) - split, key=lambda p: (issued.get(p, 0), p))
-        if candidates:
-            keep = candidates[0]
-            chosen[cluster_id] = keep
-            lineage += [("merged", other, keep) for other in candidates[1:]]
+    origins = known[known["profile_id"].isin(split)].sort_values(["cluster_id", "profile_id"])
+    origins_by_cluster = origins.groupby("cluster_id")["profile_id"].agg(list).to_dict()
     for cluster_id in sorted(set(frame["cluster_id"]) - set(chosen)):
         new = _new_id(cluster_id, taken)
         chosen[cluster_id] = new
-        for origin in sorted(set(known.loc[known["cluster_id"] == cluster_id, "profile_id"])):
-            lineage.append(("split", origin, new))
+        lineage += [("split", origin, new) for origin in origins_by_cluster.get(cluster_id, [])]
     for profile_id in sorted(set(chosen.values()) - set(issued)):
         issued[profile_id] = len(issued) + 1
     out = pd.DataFrame({"key": frame["key"], "profile_id": frame["cluster_id"].map(chosen)})
