@@ -319,6 +319,23 @@ class IdentityModel:
             choices.append(BlockingChoice(rule, own, own <= budget))
         return choices
 
+    def save_charts(self, folder) -> dict[str, object]:
+        """Match-weight and m/u charts as self-contained HTML (JavaScript inlined, no network)."""
+        from pathlib import Path
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        charts = {
+            "match_weights": self.linker_.visualisations.match_weights_chart(),
+            "m_u_parameters": self.linker_.visualisations.m_u_parameters_chart(),
+        }
+        paths = {}
+        for name, chart in charts.items():
+            path = folder / f"{name}.html"
+            chart.save(str(path), inline=True)
+            paths[name] = path
+        return paths
+
     def predict(self, floor: float = 0.01):
         """Score every blocked pair; keeps pairs with match probability >= floor."""
         return self.linker_.inference.predict(threshold_match_probability=floor)

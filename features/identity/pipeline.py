@@ -40,6 +40,7 @@ class Clustering:
     edges: dict[str, int] = field(default_factory=dict)
     contradiction_rates: dict[str, float] = field(default_factory=dict)
     model_records: pd.DataFrame | None = field(default=None, repr=False)  # Splink's input
+    model: object | None = field(default=None, repr=False)  # the fitted IdentityModel
 
 
 def cluster_tables(
@@ -135,4 +136,5 @@ def cluster_tables(
         edges={"scored": len(scored), "email": len(email_edges), "refused": refused},
         contradiction_rates=contradiction,
         model_records=representatives.rename(columns={"record_id": "key"}),
+        model=model,
     )

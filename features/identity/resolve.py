@@ -27,6 +27,7 @@ from features.identity.profiles import (
 )
 from features.identity.records import match_columns
 from features.identity.stitching import stitch_devices
+from features.identity.tracking import log_identity_run
 from features.settings import Settings
 from features.warehouse import warehouse
 
@@ -67,6 +68,8 @@ class ResolveReport:
     seconds: float
     stitched_identifiers: int = 0
     refused_identifiers: int = 0
+    contradiction_rates: dict | None = None
+    mlflow_run_id: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict for JSON."""
@@ -142,7 +145,15 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             [(p, order, run_id) for p, order in issued.items() if p not in known_before],
             columns=["profile_id", "issue_order", "run_id"],
         )
+        report.contradiction_rates = clustering.contradiction_rates
         _write(con, run_id, records, profiles, index, lineage, new_ids, report, started_at)
+        charts = clustering.model.save_charts(model_path.parent / f"charts_run{run_id}")
+        report.mlflow_run_id = log_identity_run(settings, report.to_dict(), clustering.settings,
+                                                charts)  # fmt: skip
+        con.execute(
+            "UPDATE identity_runs SET report = ? WHERE run_id = ?",
+            [json.dumps(report.to_dict()), run_id],
+        )
         con.register("model_records_now", model_records)
         con.execute(
             "CREATE OR REPLACE TABLE identity_match_records AS SELECT * FROM model_records_now"

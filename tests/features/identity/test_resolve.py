@@ -166,3 +166,26 @@ def test_unmerge_moves_the_record_and_later_runs_respect_it(resolved) -> None:
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert wrong.returncode == 4 and "no record" in wrong.stderr
+
+
+@pytest.mark.slow
+def test_each_run_is_logged_to_mlflow_with_model_and_charts(resolved) -> None:
+    from mlflow import MlflowClient
+
+    from features.identity.tracking import EXPERIMENT
+    from features.settings import load_settings
+
+    home, report = resolved
+    client = MlflowClient(tracking_uri=load_settings(home=home).mlflow_uri)
+    run = client.get_run(report["mlflow_run_id"])
+    assert run.info.experiment_id == client.get_experiment_by_name(EXPERIMENT).experiment_id
+    assert float(run.data.params["threshold_match_probability"]) == pytest.approx(
+        report["threshold_match_probability"]
+    )
+    assert run.data.metrics["profiles"] == report["profiles"]
+    assert run.data.metrics["stitched_identifiers"] == report["stitched_identifiers"]
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    charts = {a.path for a in client.list_artifacts(run.info.run_id, "charts")}
+    assert "splink_model.json" in artifacts
+    assert {"charts/match_weights.html", "charts/m_u_parameters.html"} <= charts
+    assert str(home.resolve()) in run.info.artifact_uri  # artifacts stay inside this home
