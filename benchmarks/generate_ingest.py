@@ -17,11 +17,10 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from phases import run_child
 
 
 def phase_generate(people: int, seed: int, out: Path) -> dict:
@@ -58,22 +57,6 @@ def phase_baseline(world: Path, home: Path) -> dict:
     return {"rows": rows}
 
 
-def run_child(args: list[str]) -> dict:
-    """Run this script as a child for one phase; return its figures plus seconds and peak MB."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True
-    )  # wait4 below reaps it so its rusage is this child's alone
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    output = proc.stdout.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"phase {args[1]} failed")
-    figures = json.loads(output.strip().splitlines()[-1])
-    figures.update(seconds=seconds, peak_mb=usage.ru_maxrss / 1024)
-    return figures
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=1_000_000)
@@ -100,13 +83,14 @@ def main() -> None:
     try:
         for i in range(args.repeat):
             world = root / f"world{i}"
-            gen = run_child(["--phase", "generate", "--people", str(args.people),
+            gen = run_child(__file__, ["--phase", "generate", "--people", str(args.people),
                              "--seed", str(args.seed), "--out", str(world)])  # fmt: skip
             ing = run_child(
-                ["--phase", "ingest", "--out", str(world), "--home", str(root / f"h{i}")]
+                __file__, ["--phase", "ingest", "--out", str(world), "--home", str(root / f"h{i}")]
             )
             raw = run_child(
-                ["--phase", "baseline", "--out", str(world), "--home", str(root / f"r{i}")]
+                __file__,
+                ["--phase", "baseline", "--out", str(world), "--home", str(root / f"r{i}")],
             )
             runs.append({"generate": gen, "ingest": ing, "baseline": raw})
             print(f"run {i + 1}: generate {gen['seconds']:.1f}s {gen['peak_mb']:.0f}MB | "

@@ -20,11 +20,11 @@ import json
 import os
 import platform
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from phases import run_child
 
 
 def phase_setup(people: int, seed: int, world: Path, home: Path) -> dict:
@@ -113,18 +113,6 @@ def phase_realtime(home: Path, lookups: int) -> dict:
             "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}  # fmt: skip
 
 
-def run_child(args: list[str]) -> dict:
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    figures = {"seconds": time.perf_counter() - started, "peak_mb": usage.ru_maxrss / 1024}
-    output = proc.stdout.read()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"phase {args[1]} failed")
-    figures.update(json.loads(output.strip().splitlines()[-1]))
-    return figures
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=100_000)
@@ -152,10 +140,12 @@ def main() -> None:
     world, home = root / "world", root / "home"
     common = ["--world", str(world), "--home", str(home), "--seed", str(args.seed)]
     try:
-        setup = run_child(["--phase", "setup", "--people", str(args.people), *common])
-        splink = run_child(["--phase", "splink", *common])
-        ours = run_child(["--phase", "resolve", *common])
-        realtime = run_child(["--phase", "realtime", "--lookups", str(args.lookups), *common])
+        setup = run_child(__file__, ["--phase", "setup", "--people", str(args.people), *common])
+        splink = run_child(__file__, ["--phase", "splink", *common])
+        ours = run_child(__file__, ["--phase", "resolve", *common])
+        realtime = run_child(
+            __file__, ["--phase", "realtime", "--lookups", str(args.lookups), *common]
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"

@@ -287,6 +287,31 @@ def identity_unmerge(
     out.print_json(json.dumps(result))
 
 
+@identity_app.command("match")
+def identity_match(
+    ctx: typer.Context,
+    first_name: Annotated[str | None, typer.Option(help="Given name.")] = None,
+    last_name: Annotated[str | None, typer.Option(help="Family name.")] = None,
+    email: Annotated[str | None, typer.Option(help="Email address.")] = None,
+    phone: Annotated[str | None, typer.Option(help="Phone number, any format.")] = None,
+    dob: Annotated[str | None, typer.Option(help="Date of birth, YYYY-MM-DD.")] = None,
+    postcode: Annotated[str | None, typer.Option(help="Postal code.")] = None,
+    city: Annotated[str | None, typer.Option(help="City.")] = None,
+    address: Annotated[str | None, typer.Option(help="Street address.")] = None,
+) -> None:
+    """Match one person record against the current profiles, with the evidence per attribute."""
+    from dataclasses import asdict
+
+    from features.identity.realtime import RealtimeMatcher
+
+    record = {"first_name": first_name, "last_name": last_name, "email": email, "phone": phone,
+              "dob": dob, "postcode": postcode, "city": city, "address": address}  # fmt: skip
+    if not any(record.values()):
+        raise ConfigError("give at least one attribute, e.g. --email or --last-name")
+    result = RealtimeMatcher(_settings(ctx)).match(record)
+    out.print_json(json.dumps(asdict(result), default=str))
+
+
 @identity_app.command("export")
 def identity_export(
     ctx: typer.Context,

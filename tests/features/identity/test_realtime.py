@@ -66,3 +66,24 @@ def test_a_stranger_matches_nobody(matcher) -> None:
                 "email": "q.az@nowhere-else.example.org"}  # fmt: skip
     result = matcher.match(stranger)
     assert result.profile_id is None
+
+
+def test_match_command_prints_profile_and_evidence(resolved) -> None:
+    import subprocess
+
+    from tests.features.identity.conftest import CDP
+
+    home, _ = resolved
+    [(email, profile_id)] = query_warehouse(
+        home, "SELECT identifier_value, profile_id FROM identity_index "
+              "WHERE identifier_type = 'email' ORDER BY 1 LIMIT 1",
+    )  # fmt: skip
+    result = subprocess.run([CDP, "--home", str(home), "identity", "match", "--email", email],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["explanation"]["email"]["level"].startswith("Exact match")
+    assert answer["profile_id"] in (profile_id, None)
+    empty = subprocess.run([CDP, "--home", str(home), "identity", "match"],
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert empty.returncode == 2 and "at least one attribute" in empty.stderr
