@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from features.errors import CdpError, ConfigError, ContractError
-from features.settings import Settings, load_settings
+from features.settings import Settings
+from serving.cli_identity import identity_app
+from serving.console import console, out, settings_from
 
 app = typer.Typer(
     name="cdp",
@@ -27,8 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(stderr=True)
-out = Console()
+app.add_typer(identity_app, name="identity")
 
 
 @app.callback()
@@ -58,10 +58,6 @@ def configure(
     ctx.obj = {"home": home, "seed": seed}
 
 
-def _settings(ctx: typer.Context, **overrides: object) -> Settings:
-    return load_settings(**{**ctx.obj, **overrides})
-
-
 @app.command()
 def generate(
     ctx: typer.Context,
@@ -74,7 +70,7 @@ def generate(
 ) -> None:
     """Generate a synthetic multi-source customer world with ground truth."""
     overrides = {"people": people} if seed is None else {"people": people, "seed": seed}
-    summary = _generate(_settings(ctx, **overrides), out_dir, file_format)
+    summary = _generate(settings_from(ctx, **overrides), out_dir, file_format)
     out.print(
         f"wrote {sum(summary.rows.values()):,} rows in {len(summary.rows)} files to {out_dir}"
     )
@@ -91,7 +87,7 @@ def ingest(
     ] = False,
 ) -> None:
     """Validate and load every source file in FOLDER; bad rows go to quarantine with a reason."""
-    results = _ingest(_settings(ctx), folder)
+    results = _ingest(settings_from(ctx), folder)
     if as_json:
         out.print_json(json.dumps([r.to_dict() for r in results]))
     else:
@@ -111,7 +107,7 @@ def status(
     """Rows and quarantined rows per source in the current CDP_HOME."""
     from features.warehouse import read_status
 
-    report = read_status(_settings(ctx))
+    report = read_status(settings_from(ctx))
     if as_json:
         out.print_json(json.dumps(report))
         return
@@ -138,7 +134,7 @@ def run(
     ] = False,
 ) -> None:
     """The main job: generate a world (unless --data is given), ingest it, resolve identities."""
-    settings = _settings(ctx, people=people)
+    settings = settings_from(ctx, people=people)
     if fresh:
         _reset_home(settings)
     folder = data
@@ -195,7 +191,7 @@ def link(
     from features.identity.link import link_tables, read_table
     from features.identity.records import parse_role_map
 
-    settings = _settings(ctx)
+    settings = settings_from(ctx)
     roles = parse_role_map(mapping)
     tables: dict[str, object] = {}
     for path in inputs:
@@ -229,7 +225,7 @@ def resolve(
     from features.identity.resolve import resolve_profiles
 
     with console.status("resolving identities"):
-        report = resolve_profiles(_settings(ctx))
+        report = resolve_profiles(settings_from(ctx))
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
@@ -239,95 +235,6 @@ def resolve(
             f"{report.split} split, {report.low_evidence_records:,} low-evidence) "
             f"in {report.seconds:.1f}s"
         )
-
-
-identity_app = typer.Typer(help="Inspect and evaluate resolved identities.", no_args_is_help=True)
-app.add_typer(identity_app, name="identity")
-
-
-@identity_app.command("evaluate")
-def identity_evaluate(
-    ctx: typer.Context,
-    truth: Annotated[Path, typer.Option(help="The truth/ folder of a generated world.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Pairwise and B-cubed precision/recall/F1 of the profiles against generator truth."""
-    from features.identity.resolve import evaluate_against_truth
-
-    scores = evaluate_against_truth(_settings(ctx), truth)
-    if as_json:
-        out.print_json(json.dumps(scores))
-        return
-    pair, b3 = scores["pairwise"], scores["bcubed"]
-    out.print(
-        f"pairwise P {pair['precision']:.4f} R {pair['recall']:.4f} F1 {pair['f1']:.4f} | "
-        f"B-cubed F1 {b3['f1']:.4f} | over-merged clusters {scores['over_merged_clusters']:,} "
-        f"| split people {scores['split_entities']:,}"
-    )
-    if "stitching" in scores:
-        st = scores["stitching"]
-        out.print(
-            f"stitching: {st['stitched_identifiers']:,} identifiers linked "
-            f"({st['coverage']:.1%} of truth), over-merges {st['over_merges']}, "
-            f"shared devices attributed to their only logged-in user {st['attributed_shared']}"
-        )
-
-
-@identity_app.command("unmerge")
-def identity_unmerge(
-    ctx: typer.Context,
-    profile_id: Annotated[str, typer.Argument(help="The profile the record wrongly sits in.")],
-    record: Annotated[str, typer.Option(help="The record to move out, as SOURCE:RECORD_ID.")],
-) -> None:
-    """Move a wrongly merged record to its own profile and pin that decision for later runs."""
-    from features.identity.unmerge import unmerge_record
-
-    with console.status("unmerging and re-resolving"):
-        result = unmerge_record(_settings(ctx), profile_id, record)
-    out.print_json(json.dumps(result))
-
-
-@identity_app.command("match")
-def identity_match(
-    ctx: typer.Context,
-    first_name: Annotated[str | None, typer.Option(help="Given name.")] = None,
-    last_name: Annotated[str | None, typer.Option(help="Family name.")] = None,
-    email: Annotated[str | None, typer.Option(help="Email address.")] = None,
-    phone: Annotated[str | None, typer.Option(help="Phone number, any format.")] = None,
-    dob: Annotated[str | None, typer.Option(help="Date of birth, YYYY-MM-DD.")] = None,
-    postcode: Annotated[str | None, typer.Option(help="Postal code.")] = None,
-    city: Annotated[str | None, typer.Option(help="City.")] = None,
-    address: Annotated[str | None, typer.Option(help="Street address.")] = None,
-) -> None:
-    """Match one person record against the current profiles, with the evidence per attribute."""
-    from dataclasses import asdict
-
-    from features.identity.realtime import RealtimeMatcher
-
-    record = {"first_name": first_name, "last_name": last_name, "email": email, "phone": phone,
-              "dob": dob, "postcode": postcode, "city": city, "address": address}  # fmt: skip
-    if not any(record.values()):
-        raise ConfigError("give at least one attribute, e.g. --email or --last-name")
-    result = RealtimeMatcher(_settings(ctx)).match(record)
-    out.print_json(json.dumps(asdict(result), default=str))
-
-
-@identity_app.command("export")
-def identity_export(
-    ctx: typer.Context,
-    out_file: Annotated[Path, typer.Option("--out", help="Output .parquet or .csv file.")],
-) -> None:
-    """Write (source, record_id, profile_id) for every known-person record and every stitched
-    cookie and device (source 'anonymous_id' or 'device_id')."""
-    from features.identity.resolve import read_assignments
-
-    assignments = read_assignments(_settings(ctx), anonymous=True)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    if out_file.suffix == ".parquet":
-        assignments.to_parquet(out_file, index=False)
-    else:
-        assignments.to_csv(out_file, index=False)
-    out.print(f"wrote {len(assignments):,} records to {out_file}")
 
 
 def _reset_home(settings: Settings) -> None:
