@@ -50,28 +50,6 @@ def _compatible(first_names: np.ndarray) -> bool:
     return True
 
 
-def connected_components(ids: pd.Series, edges: pd.DataFrame) -> pd.Series:
-    """Cluster id (the smallest member id) for every id, from undirected edges."""
-    index = {value: i for i, value in enumerate(np.sort(pd.unique(ids)))}
-    parent = np.arange(len(index))
-
-    def find(i: int) -> int:
-        root = i
-        while parent[root] != root:
-            root = parent[root]
-        while parent[i] != root:  # path compression
-            parent[i], i = root, parent[i]
-        return root
-
-    for left, right in zip(edges["unique_id_l"], edges["unique_id_r"], strict=True):
-        a, b = find(index[left]), find(index[right])
-        if a != b:
-            parent[max(a, b)] = min(a, b)  # ids are sorted, so the smallest index is the min id
-    roots = np.array([find(i) for i in range(len(index))])
-    ordered = np.asarray(list(index))
-    return pd.Series(ordered[roots], index=ordered)
-
-
 def jaro_winkler(a: str, b: str) -> float:
     """Jaro-Winkler similarity (prefix scale 0.1, up to 4 characters), as Splink's levels use."""
     if a == b:

@@ -264,8 +264,3 @@ class WorldConfig(BaseModel):
             if min(weights) < 0 or sum(weights) <= 0:
                 raise ValueError(f"{name} must be non-negative with a positive sum")
         return self
-
-    @property
-    def horizon_days(self) -> int:
-        """Length of the activity window in days."""
-        return (self.end - self.start).days

@@ -155,11 +155,6 @@ def upper_where(values: pa.Array, mask: np.ndarray) -> pa.Array:
     return replace_where(values, mask, pc.utf8_upper(values))
 
 
-def lower_where(values: pa.Array, mask: np.ndarray) -> pa.Array:
-    """all lower case at `mask`."""
-    return replace_where(values, mask, pc.utf8_lower(values))
-
-
 def to_timestamps(micros: np.ndarray) -> pa.TimestampArray:
     """int64 microseconds since the Unix epoch as timestamp[us, UTC]; the int64 minimum is null."""
     micros = np.asarray(micros, dtype=np.int64)

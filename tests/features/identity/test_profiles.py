@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.identity.clusters import connected_components, consistent_identifier_edges
+from features.identity.clusters import consistent_identifier_edges, constrained_components
 from features.identity.profiles import (
     assign_profile_ids,
     build_golden_records,
@@ -104,10 +104,12 @@ def test_shared_email_with_conflicting_first_names_is_not_deterministic() -> Non
     assert pairs == {("3", "4"), ("3", "5")}  # nickname-compatible; the family address is not
 
 
-def test_connected_components_name_clusters_by_smallest_member() -> None:
-    edges = pd.DataFrame({"unique_id_l": ["b", "d"], "unique_id_r": ["c", "c"]})
-    components = connected_components(pd.Series(["d", "c", "b", "a"]), edges)
+def test_components_are_named_by_their_smallest_member() -> None:
+    edges = pd.DataFrame({"unique_id_l": ["b", "d"], "unique_id_r": ["c", "c"], "strength": 1.0})
+    records = pd.DataFrame({"record_id": ["d", "c", "b", "a"]})
+    components, refused = constrained_components(records, edges)
     assert components.to_dict() == {"a": "a", "b": "b", "c": "b", "d": "b"}
+    assert refused == 0
 
 
 def test_name_and_date_compatibility() -> None:
