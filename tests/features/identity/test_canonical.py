@@ -88,3 +88,37 @@ def test_prepare_records_roles_and_junk() -> None:
 def test_canonical_email_is_idempotent(email: str) -> None:
     once = canonical_email(email.lower())
     assert once is None or canonical_email(once) == once
+
+
+def test_single_record_path_equals_the_batch_path() -> None:
+    from features.identity.records import prepare_one
+
+    frame = pd.DataFrame(
+        {
+            "record_id": [str(i) for i in range(8)],
+            "first_name": ["BILL", " mary  ann ", "null", "O'Brien", None, "Zoë", "nan", "Bob"],
+            "last_name": ["smith", "Lee", "Unknown", "o'brien", "Ng", "Ünal", "Ray", None],
+            "dob": ["1980-02-03", "19800203", "03/02/1980", None, "19800231", "1990/01/05", "",
+                    "x"],
+            "email": [" Bill.Smith+x@GMail.com", "test@test.com", None, "a@b.co", "n/a", "Z@X.ORG",
+                      "noemail@example.com", "bob@mail.com"],
+            "phone": ["(212) 555-0134", "0000000000", "+44 20 7946 0958", None, "call me",
+                      "212.555.0199", "1234567890", "n/a"],
+            "postcode": ["02110", " sw1a  1aa ", None, "-", "12345", "x", None, "99999"],
+            "city": ["Boston", "LONDON", None, "New York", "n/a", "Zürich", None, "x"],
+            "address": ["1 Main Street", "2 High Road Apt 3", None, "N/A", "5 Elm Avenue", "", "x",
+                        "7 Oak Dr"],
+        }
+    )  # fmt: skip
+    roles = {c: c for c in frame.columns}
+    batch = prepare_records(frame, roles)
+    for i, row in enumerate(frame.to_dict("records")):
+        single = prepare_one(row)
+        for column in batch.columns:
+            expected, got = batch.loc[i, column], single.get(column)
+            if isinstance(expected, list) or isinstance(got, list):
+                assert list(expected or []) == list(got or []), (i, column)
+            elif expected is None or (not isinstance(expected, str) and pd.isna(expected)):
+                assert got is None or pd.isna(got), (i, column, got)
+            else:
+                assert str(expected) == str(got), (i, column, expected, got)
