@@ -69,7 +69,9 @@ def phase_splink(world: Path, home: Path, seed: int) -> dict:
     for source, frame in prepared.items():
         frames.append(frame.assign(record_id=source + ":" + frame["record_id"]))
     records = pd.concat(frames, ignore_index=True)
-    model = IdentityModel(seed=seed).fit({"records": records}, match_columns(records))
+    # Splink's defaults where we differ: EM trains on every blocked pair.
+    model = IdentityModel(seed=seed, max_pairs_em=None)
+    model.fit({"records": records}, match_columns(records))
     predictions = model.predict()
     threshold = model.choose_threshold(predictions)
     clusters = model.cluster(predictions, threshold).as_pandas_dataframe()

@@ -11,32 +11,45 @@ family address, and is left to the probabilistic model.
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from features.identity.canonical import name_aliases
 
 
 def consistent_identifier_edges(records: pd.DataFrame, column: str) -> pd.DataFrame:
     """Pairs (unique_id_l, unique_id_r) of records sharing `column`, for values whose records'
-    first names agree (equal or nickname-related, missing names ignored)."""
-    present = records.dropna(subset=[column])[["record_id", column, "first_name"]]
-    groups = present.groupby(column)
-    sizes = groups.size()
-    shared = sizes[sizes > 1].index
-    present = present[present[column].isin(shared)]
-    named = present.dropna(subset=["first_name"])
-    distinct = named.groupby(column)["first_name"].nunique()
-    # Only values whose records carry two or more different first names can conflict.
-    suspect = named[named[column].isin(distinct[distinct > 1].index)]
-    names = suspect.groupby(column)["first_name"].unique()
-    conflicting = {value for value, firsts in names.items() if not _compatible(firsts)}
-    usable = present[~present[column].isin(conflicting)]
-    anchor = usable.groupby(column)["record_id"].transform("min")
-    edges = pd.DataFrame(
-        {"unique_id_l": anchor.to_numpy(), "unique_id_r": usable["record_id"].to_numpy()}
+    first names agree (equal or nickname-related, missing names ignored).
+
+    Grouping runs in DuckDB; only values carrying two or more distinct first names (a few per
+    thousand) are checked in Python, against the nickname table.
+    """
+    con = duckdb.connect()
+    con.register("shared_input", records[["record_id", column, "first_name"]])
+    con.execute(
+        f"""CREATE TEMP TABLE shared AS
+        SELECT record_id, {column} AS value, first_name,
+               MIN(record_id) OVER (PARTITION BY {column}) AS anchor,
+               COUNT(*) OVER (PARTITION BY {column}) AS n
+        FROM shared_input WHERE {column} IS NOT NULL"""
     )
-    return edges[edges["unique_id_l"] != edges["unique_id_r"]]
+    suspects = con.execute(
+        "SELECT value, LIST(DISTINCT first_name ORDER BY first_name) AS firsts FROM shared"
+        " WHERE n > 1 AND first_name IS NOT NULL GROUP BY value"
+        " HAVING COUNT(DISTINCT first_name) > 1"
+    ).fetchall()
+    conflicting = [value for value, firsts in suspects if not _compatible(np.array(firsts))]
+    con.register("conflicting", pd.DataFrame({"value": pd.Series(conflicting, dtype=object)}))
+    edges = con.execute(
+        "SELECT anchor AS unique_id_l, record_id AS unique_id_r FROM shared"
+        " WHERE n > 1 AND record_id <> anchor"
+        " AND value NOT IN (SELECT value FROM conflicting) ORDER BY anchor, record_id"
+    ).df()
+    con.close()
+    return edges
 
 
 def _compatible(first_names: np.ndarray) -> bool:
@@ -140,7 +153,7 @@ def reliable_attributes(confident_pairs: pd.DataFrame) -> dict[str, float]:
     return rates
 
 
-def constrained_components(
+def constrained_union(
     records: pd.DataFrame,
     edges: pd.DataFrame,
     trusted_names: pd.Series | None = None,
@@ -149,7 +162,7 @@ def constrained_components(
     check_dates: bool = True,
     cannot_link: dict[str, set[str]] | None = None,
 ) -> tuple[pd.Series, int]:
-    """Connected components that refuse a union contradicting hard facts.
+    """Connected components that refuse a union contradicting hard facts, edge by edge.
 
     Edges are applied strongest first (column `strength`, then ids, for determinism). A union is
     refused when the two clusters' self-reported first names are all incompatible, or their
@@ -232,3 +245,56 @@ def constrained_components(
             forbidden[keep] = forbidden.get(keep, set()) | forbidden.pop(drop, set())
     roots = np.array([find(i) for i in range(len(ids))])
     return pd.Series(ids[roots], index=ids), refused
+
+
+def constrained_components(
+    records: pd.DataFrame,
+    edges: pd.DataFrame,
+    trusted_names: pd.Series | None = None,
+    *,
+    check_names: bool = True,
+    check_dates: bool = True,
+    cannot_link: dict[str, set[str]] | None = None,
+) -> tuple[pd.Series, int]:
+    """`constrained_union`, with the same result, at the cost of plain connected components.
+
+    A union can only be refused inside a connected component holding two different own names,
+    two different birth dates or a pinned record; every other component (nearly all) is taken
+    whole. The edge-by-edge union runs on the rest only, with the same edge order.
+    """
+    ids = np.sort(pd.unique(records["record_id"]))
+    position = pd.Index(ids)
+    left = position.get_indexer(edges["unique_id_l"])
+    right = position.get_indexer(edges["unique_id_r"])
+    graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(len(ids), len(ids)))
+    _, component = connected_components(graph, directed=False)
+    of_record = component[position.get_indexer(records["record_id"])]
+    trusted = trusted_names if trusted_names is not None else pd.Series(True, index=records.index)
+    facts = pd.DataFrame({"component": of_record})
+    complex_parts = np.zeros(component.max() + 1 if len(component) else 0, dtype=bool)
+    if check_names and "first_name" in records.columns:
+        last = records["last_name"] if "last_name" in records.columns else None
+        own = records["first_name"].where(trusted.to_numpy())
+        names = own + "|" + (last.fillna("") if last is not None else "")
+        counts = facts.assign(name=names.to_numpy()).groupby("component")["name"].nunique()
+        complex_parts[counts.index[counts > 1]] = True
+    if check_dates and "dob" in records.columns:
+        counts = facts.assign(dob=records["dob"].to_numpy()).groupby("component")["dob"].nunique()
+        complex_parts[counts.index[counts > 1]] = True
+    pinned = set(cannot_link or {}) | set().union(*(cannot_link or {}).values())
+    pinned_at = position.get_indexer(list(pinned))
+    complex_parts[component[pinned_at[pinned_at >= 0]]] = True
+    # Whole components: the smallest id, as the union-find (which keeps the smaller root) gives.
+    first = pd.Series(np.arange(len(ids))).groupby(component).transform("min").to_numpy()
+    result = pd.Series(ids[first], index=ids)
+    hard = complex_parts[component]
+    refused = 0
+    if hard.any():
+        inside = complex_parts[of_record]
+        hard_edges = edges[hard[left]]
+        part, refused = constrained_union(
+            records[inside], hard_edges, trusted[inside], check_names=check_names,
+            check_dates=check_dates, cannot_link=cannot_link,
+        )  # fmt: skip
+        result.loc[part.index] = part.to_numpy()
+    return result, refused

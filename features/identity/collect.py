@@ -5,8 +5,10 @@ goes through the very same preparation as a bring-your-own table. `unique_id` is
 '<source>:<record_id>', the key of every identity table.
 
 A guest order's shipping name is its recipient's, who is not always the buyer (a gift to a
-partner). It is still used as the buyer's name: dropping it lost more true links than it saved
-false ones (pairwise F1 0.83 vs 0.89 on the default world; see docs/identity.md).
+partner). Dropping it lost more true links than it saved false ones (pairwise F1 0.83 vs 0.89 on
+the default world; see docs/identity.md), so it stays, except where the order's own email says
+otherwise: when the records sharing that email agree on another name, that name is the buyer's
+and replaces the shipping name (`attribute_buyer_names`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from features.identity.canonical import name_aliases
 from features.identity.records import prepare_records
 
 # Which source system is trusted most for a person's name and contact details; used by the
@@ -58,10 +61,15 @@ def collect_person_records(
     display["key"] = display["source"] + ":" + display["record_id"]
     prepared = {
         source: prepare_records(
-            part.reset_index(drop=True), ROLES, phone_region=phone_region, source_name=source
+            part.reset_index(drop=True),
+            ROLES,
+            phone_region=phone_region,
+            source_name=source,
+            phones_in_e164=True,
         )
         for source, part in display.groupby("source", sort=True)
     }
+    attribute_buyer_names(prepared)
     display = display.rename(columns={"dob": "date_of_birth", "address": "address_line"})
     return display, prepared
 
@@ -78,3 +86,55 @@ def has_enough_evidence(prepared: pd.DataFrame) -> pd.Series:
     full_name = present("first_name") & present("last_name")
     anchored = present("dob") | present("address") | present("postcode")
     return present("email") | present("phone") | (full_name & anchored)
+
+
+def attribute_buyer_names(prepared: dict[str, pd.DataFrame], guest_source: str = "orders") -> int:
+    """Give a guest order its buyer's name where the order's email names someone else.
+
+    Every record holding an email votes for its (first, last) name, a record of an account
+    source (shop, CRM, subscriber) counting twice a shipping name. An order whose shipping name
+    has fewer votes under its own email than that email's leading name was shipped to someone
+    else; the leading name is the buyer's. Edits `prepared[guest_source]` in place; returns how
+    many orders were re-attributed. Ties keep the shipping name: no evidence either way.
+    """
+    orders = prepared.get(guest_source)
+    if orders is None or orders.empty or "email" not in orders.columns:
+        return 0
+    votes = []
+    for source, frame in prepared.items():
+        if "email" not in frame.columns or frame.empty:
+            continue
+        named = frame[frame["email"].notna() & frame["first_name"].notna()]
+        weight = 1 if source == guest_source else 2
+        votes.append(named[["email", "first_name", "last_name"]].assign(weight=weight))
+    if not votes:
+        return 0
+    tally = (
+        pd.concat(votes, ignore_index=True)
+        .fillna({"last_name": ""})
+        .groupby(["email", "first_name", "last_name"], sort=True)["weight"]
+        .sum()
+        .reset_index()
+    )
+    # The leading name per email: most votes, then alphabetical, so ties resolve the same way
+    # on every run; a tie for the lead means no leader.
+    tally = tally.sort_values(["email", "weight", "first_name", "last_name"],
+                              ascending=[True, False, True, True])  # fmt: skip
+    top = tally.groupby("email").nth(0).set_index("email")
+    second = tally.groupby("email").nth(1).set_index("email")["weight"]
+    top = top[top["weight"] > second.reindex(top.index).fillna(0)]
+    shipped = orders[["email", "first_name", "last_name"]].fillna({"last_name": ""})
+    shipped = shipped.merge(tally, on=["email", "first_name", "last_name"], how="left")
+    leaders = shipped[["email"]].merge(top, left_on="email", right_index=True, how="left")
+    replace = (
+        orders["first_name"].notna().to_numpy()
+        & leaders["weight"].notna().to_numpy()
+        & (shipped["weight"].fillna(0).to_numpy() < leaders["weight"].fillna(0).to_numpy())
+    )
+    rows = orders.index[replace]
+    orders.loc[rows, "first_name"] = leaders.loc[replace, "first_name"].to_numpy()
+    orders.loc[rows, "last_name"] = leaders.loc[replace, "last_name"].replace("", None).to_numpy()
+    orders.loc[rows, "first_name_aliases"] = pd.Series(
+        [list(name_aliases(n)) for n in orders.loc[rows, "first_name"]], index=rows, dtype=object
+    )
+    return int(replace.sum())

@@ -230,7 +230,9 @@ class IdentityModel:
     """Splink linkage/deduplication model whose settings come from the data.
 
     Parameters: `link_type` ('dedupe_only', 'link_only' or 'link_and_dedupe'), `seed` for
-    every sample, `max_pairs_u` for u estimation, `comparisons_per_record` as the budget of one
+    every sample, `max_pairs_u` for u estimation, `max_pairs_em` for each EM session (Splink
+    samples records by hash so that about this many blocked pairs train; None trains on every
+    pair, Splink's default), `comparisons_per_record` as the budget of one
     blocking rule (a rule generating more than this many comparisons per record is dropped:
     it blocks on something too common to be discriminating), and `threshold` to fix the
     clustering threshold instead of choosing it.
@@ -243,6 +245,7 @@ class IdentityModel:
         extras: tuple[str, ...] = (),
         seed: int = 42,
         max_pairs_u: float = 2e6,
+        max_pairs_em: float | None = 1e6,
         comparisons_per_record: float = 50.0,
         threshold: float | None = None,
     ) -> None:
@@ -250,6 +253,7 @@ class IdentityModel:
         self.extras = extras
         self.seed = seed
         self.max_pairs_u = max_pairs_u
+        self.max_pairs_em = max_pairs_em
         self.comparisons_per_record = comparisons_per_record
         self.threshold = threshold
 
@@ -300,7 +304,11 @@ class IdentityModel:
         )
         training.estimate_u_using_random_sampling(max_pairs=self.max_pairs_u, seed=self.seed)
         for rule in _em_rules(self.columns_, self.extras):
-            training.estimate_parameters_using_expectation_maximisation(block_on(*rule))
+            # EM needs enough pairs to see matches and non-matches, not all of them: past a
+            # million pairs the estimates stop moving while the cost keeps growing.
+            training.estimate_parameters_using_expectation_maximisation(
+                block_on(*rule), max_pairs=self.max_pairs_em
+            )
         self.settings_ = self.linker_.misc.save_model_to_json()
         return self
 

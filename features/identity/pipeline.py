@@ -23,6 +23,7 @@ from features.identity.clusters import (
 )
 from features.identity.dedupe import collapse_identical
 from features.identity.model import IdentityModel
+from features.stopwatch import Stopwatch
 
 log = logging.getLogger("cdp.identity")
 KEY_SEPARATOR = ":"
@@ -41,6 +42,7 @@ class Clustering:
     contradiction_rates: dict[str, float] = field(default_factory=dict)
     model_records: pd.DataFrame | None = field(default=None, repr=False)  # Splink's input
     model: object | None = field(default=None, repr=False)  # the fitted IdentityModel
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def cluster_tables(
@@ -59,6 +61,7 @@ def cluster_tables(
     are matched on but do not count as the person's own name when clusters are checked for
     contradictions. `cannot_link` (key -> keys) holds pinned unmerge decisions.
     """
+    watch = Stopwatch()
     frames = []
     for source, frame in tables.items():
         keyed = frame.copy()
@@ -74,11 +77,14 @@ def cluster_tables(
     representatives, to_representative = collapse_identical(union, [*match_cols, "pin"])
     representatives = representatives.drop(columns="pin")
     union = union.drop(columns="pin")
+    watch.lap("collapse")
 
     model = IdentityModel(seed=seed, extras=extras, threshold=threshold)
     model.fit({"records": representatives}, columns)
+    watch.lap("train")
     predictions = model.predict()
     chosen = model.choose_threshold(predictions)
+    watch.lap("predict")
     email_edges = (
         consistent_identifier_edges(representatives, "email")
         if "email" in representatives.columns
@@ -113,6 +119,7 @@ def cluster_tables(
         check_dates=contradiction.get("dob", 1.0) < RELIABLE_BELOW,
         cannot_link=cannot_link,
     )
+    watch.lap("cluster")
     keys = union["record_id"]
     assignments = pd.DataFrame(
         {
@@ -137,4 +144,5 @@ def cluster_tables(
         contradiction_rates=contradiction,
         model_records=representatives.rename(columns={"record_id": "key"}),
         model=model,
+        phase_seconds=watch.phases,
     )

@@ -73,8 +73,12 @@ def prepare_records(
     extras: tuple[str, ...] = (),
     phone_region: str = "US",
     source_name: str = "input",
+    phones_in_e164: bool = False,
 ) -> pd.DataFrame:
     """Turn a table into match-ready person records (one row per input row, same order).
+
+    `phones_in_e164` skips re-parsing phones that ingest already normalised (the warehouse's):
+    parsing is the costliest step of preparation and gives the same value again.
 
     Raises ContractError naming the missing columns, or duplicate/missing record ids.
     """
@@ -111,7 +115,9 @@ def prepare_records(
         out["email"] = _map_unique(normalise_email(column("email")), canonical_email)
         out["email_user"] = out["email"].str.split("@").str[0]
     if "phone" in roles:
-        out["phone"] = _map_unique(normalise_phone(column("phone"), phone_region), canonical_phone)
+        phones = column("phone")
+        phones = phones if phones_in_e164 else normalise_phone(phones, phone_region)
+        out["phone"] = _map_unique(phones, canonical_phone)
     if "postcode" in roles:
         out["postcode"] = normalise_postcode(column("postcode")).str.replace(" ", "").to_numpy()
     if "city" in roles:

@@ -29,6 +29,7 @@ from features.identity.records import match_columns
 from features.identity.stitching import stitch_devices
 from features.identity.tracking import log_identity_run
 from features.settings import Settings
+from features.stopwatch import Stopwatch
 from features.warehouse import warehouse
 
 log = logging.getLogger("cdp.identity")
@@ -70,6 +71,7 @@ class ResolveReport:
     refused_identifiers: int = 0
     contradiction_rates: dict | None = None
     mlflow_run_id: str | None = None
+    phase_seconds: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict for JSON."""
@@ -79,6 +81,7 @@ class ResolveReport:
 def resolve_profiles(settings: Settings) -> ResolveReport:
     """Resolve the warehouse's known-person records into profiles (see module docstring)."""
     started = time.perf_counter()
+    watch = Stopwatch()
     started_at = datetime.now(UTC).replace(tzinfo=None)
     with warehouse(settings) as con:
         for sql in (*_STATE_SQL, PINS_SQL):
@@ -86,6 +89,7 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
         display, prepared = collect_person_records(con, settings.phone_region)
         if display.empty:
             raise ContractError("no known-person records in the warehouse; run `cdp ingest` first")
+        watch.lap("collect")
         run_id = con.execute("SELECT COALESCE(MAX(run_id), 0) + 1 FROM identity_runs").fetchone()[0]
         matchable, loners = {}, []
         for source, frame in prepared.items():
@@ -103,6 +107,7 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             untrusted_name_sources=frozenset({"orders"}),
             cannot_link=pins,
         )
+        watch.lap("cluster_total")
         clusters = pd.concat(
             [clustering.assignments[["key", "cluster_id"]],
              pd.DataFrame({"key": loners, "cluster_id": loners})],
@@ -118,10 +123,11 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
         mapping, lineage = assign_profile_ids(clusters, previous, issued)
         records = display.merge(mapping, on="key", how="left")
         records["low_evidence"] = records["key"].isin(set(loners))
-        profiles = build_golden_records(records)
+        profiles = build_golden_records(records, con)
         flags = records.groupby("profile_id")["low_evidence"].all().rename("low_evidence")
         profiles = profiles.merge(flags, left_on="profile_id", right_index=True)
-        index = build_identity_index(records)
+        index = build_identity_index(records, con)
+        watch.lap("profiles")
         # The records the model scored, with their profiles: the pool real-time matching
         # compares a new record against, and the base of its term frequencies.
         model_records = clustering.model_records.merge(mapping, on="key", how="left")
@@ -147,9 +153,11 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
         )
         report.contradiction_rates = clustering.contradiction_rates
         _write(con, run_id, records, profiles, index, lineage, new_ids, report, started_at)
+        watch.lap("write")
         charts = clustering.model.save_charts(model_path.parent / f"charts_run{run_id}")
         report.mlflow_run_id = log_identity_run(settings, report.to_dict(), clustering.settings,
                                                 charts)  # fmt: skip
+        watch.lap("track")
         con.execute(
             "UPDATE identity_runs SET report = ? WHERE run_id = ?",
             [json.dumps(report.to_dict()), run_id],
@@ -157,6 +165,13 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
         con.register("model_records_now", model_records)
         con.execute(
             "CREATE OR REPLACE TABLE identity_match_records AS SELECT * FROM model_records_now"
+        )
+        watch.lap("match_pool")
+        report.phase_seconds = {**watch.phases, **clustering.phase_seconds}
+        report.phase_seconds.pop("cluster_total", None)
+        con.execute(
+            "UPDATE identity_runs SET report = ? WHERE run_id = ?",
+            [json.dumps(report.to_dict()), run_id],
         )
     log.info("resolve run %d: %d records -> %d profiles", run_id, report.records, report.profiles)
     return report

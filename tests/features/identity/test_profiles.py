@@ -165,3 +165,37 @@ def test_constraints_are_chosen_from_how_sure_matches_behave() -> None:
     assert reliable_attributes(clean)["first_name"] < RELIABLE_BELOW
     assert reliable_attributes(noisy)["first_name"] >= RELIABLE_BELOW
     assert reliable_attributes(noisy)["dob"] < RELIABLE_BELOW
+
+
+def test_fast_components_equal_the_edge_by_edge_union() -> None:
+    """Taking conflict-free components whole must give exactly the edge-by-edge result."""
+    import numpy as np
+
+    from features.identity.clusters import constrained_union
+
+    rng = np.random.default_rng(11)
+    dates = [pd.Timestamp("1980-01-01"), pd.Timestamp("1990-05-05"), None]
+    for _ in range(40):
+        n = int(rng.integers(5, 60))
+        records = pd.DataFrame(
+            {
+                "record_id": [f"r{i:03d}" for i in range(n)],
+                "first_name": rng.choice(["ann", "anna", "bob", "robert", "cy", None], n),
+                "last_name": rng.choice(["lee", "li", None], n),
+                "dob": rng.choice(dates, n),
+            }
+        )
+        m = int(rng.integers(1, 3 * n))
+        edges = pd.DataFrame(
+            {
+                "unique_id_l": records["record_id"].to_numpy()[rng.integers(0, n, m)],
+                "unique_id_r": records["record_id"].to_numpy()[rng.integers(0, n, m)],
+                "strength": rng.random(m).round(2),
+            }
+        )
+        trusted = pd.Series(rng.random(n) < 0.8, index=records.index)
+        pins = {"r000": {"r001"}} if rng.random() < 0.3 else None
+        fast = constrained_components(records, edges, trusted, cannot_link=pins)
+        slow = constrained_union(records, edges, trusted, cannot_link=pins)
+        assert fast[0].sort_index().equals(slow[0].sort_index())
+        assert fast[1] == slow[1]
