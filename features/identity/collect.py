@@ -42,6 +42,13 @@ SELECT 'orders', order_id, ship_first_name, ship_last_name, NULL, guest_email, N
 FROM orders WHERE customer_id IS NULL
 """
 
+# Display form (as ingest normalised the values) with the key of every identity table.
+DISPLAY_SQL = f"""
+SELECT source, record_id, first_name, last_name, dob AS date_of_birth, email, phone, postcode,
+       city, address AS address_line, seen_at, source || ':' || record_id AS key
+FROM ({_SQL}) AS person_records
+"""
+
 ROLES = {
     "record_id": "record_id", "first_name": "first_name", "last_name": "last_name", "dob": "dob",
     "email": "email", "phone": "phone", "postcode": "postcode", "city": "city",
@@ -57,8 +64,8 @@ def collect_person_records(
     Display records keep the values as ingest normalised them (for golden records and the
     identity index); prepared records hold the matching forms.
     """
-    display = con.execute(_SQL).df()
-    display["key"] = display["source"] + ":" + display["record_id"]
+    display = con.execute(DISPLAY_SQL).df()
+    matching = display.rename(columns={"date_of_birth": "dob", "address_line": "address"})
     prepared = {
         source: prepare_records(
             part.reset_index(drop=True),
@@ -67,10 +74,9 @@ def collect_person_records(
             source_name=source,
             phones_in_e164=True,
         )
-        for source, part in display.groupby("source", sort=True)
+        for source, part in matching.groupby("source", sort=True)
     }
     attribute_buyer_names(prepared)
-    display = display.rename(columns={"dob": "date_of_birth", "address": "address_line"})
     return display, prepared
 
 

@@ -234,8 +234,9 @@ class IdentityModel:
     samples records by hash so that about this many blocked pairs train; None trains on every
     pair, Splink's default), `comparisons_per_record` as the budget of one
     blocking rule (a rule generating more than this many comparisons per record is dropped:
-    it blocks on something too common to be discriminating), and `threshold` to fix the
-    clustering threshold instead of choosing it.
+    it blocks on something too common to be discriminating), `threshold` to fix the
+    clustering threshold instead of choosing it, and `memory_limit` / `temp_directory` for
+    Splink's DuckDB (None: DuckDB's defaults).
     """
 
     def __init__(
@@ -248,6 +249,8 @@ class IdentityModel:
         max_pairs_em: float | None = 1e6,
         comparisons_per_record: float = 50.0,
         threshold: float | None = None,
+        memory_limit: str | None = None,
+        temp_directory: str | None = None,
     ) -> None:
         self.link_type = link_type
         self.extras = extras
@@ -256,6 +259,8 @@ class IdentityModel:
         self.max_pairs_em = max_pairs_em
         self.comparisons_per_record = comparisons_per_record
         self.threshold = threshold
+        self.memory_limit = memory_limit
+        self.temp_directory = temp_directory
 
     def fit(
         self, tables: dict[str, pd.DataFrame], columns: set[str], *, threads: int | None = None
@@ -268,8 +273,14 @@ class IdentityModel:
         import duckdb
 
         self.con_ = duckdb.connect()
+        self.con_.execute("SET enable_progress_bar = false")
         if threads:
             self.con_.execute(f"SET threads = {int(threads)}")
+        if self.temp_directory:
+            self.con_.execute("SET temp_directory = ?", [str(self.temp_directory)])
+        if self.memory_limit:
+            # Past the limit DuckDB spills blocked pairs and scored comparisons to disk.
+            self.con_.execute("SET memory_limit = ?", [self.memory_limit])
         self.db_api_ = DuckDBAPI(connection=self.con_)
         registered = [
             self.db_api_.register(
@@ -293,7 +304,7 @@ class IdentityModel:
             unique_id_column_name="unique_id",
             comparisons=build_comparisons(self.columns_, self.extras),
             blocking_rules_to_generate_predictions=kept,
-            retain_intermediate_calculation_columns=True,
+            retain_intermediate_calculation_columns=False,
             retain_matching_columns=True,
         )
         source = registered if len(registered) > 1 else registered[0]

@@ -54,6 +54,8 @@ def cluster_tables(
     threshold: float | None = None,
     untrusted_name_sources: frozenset[str] = frozenset(),
     cannot_link: dict[str, set[str]] | None = None,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
 ) -> Clustering:
     """Cluster prepared records of one or more tables (source name -> prepared records).
 
@@ -79,7 +81,8 @@ def cluster_tables(
     union = union.drop(columns="pin")
     watch.lap("collapse")
 
-    model = IdentityModel(seed=seed, extras=extras, threshold=threshold)
+    model = IdentityModel(seed=seed, extras=extras, threshold=threshold,
+                          memory_limit=memory_limit, temp_directory=temp_directory)  # fmt: skip
     model.fit({"records": representatives}, columns)
     watch.lap("train")
     predictions = model.predict()

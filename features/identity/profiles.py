@@ -77,38 +77,32 @@ def assign_profile_ids(
     return out, pd.DataFrame(lineage, columns=["kind", "from_profile_id", "to_profile_id"])
 
 
-def build_golden_records(
-    records: pd.DataFrame, con: duckdb.DuckDBPyConnection | None = None
-) -> pd.DataFrame:
-    """One row per profile from display records (key, source, profile_id, attributes, seen_at).
-
-    Computed in SQL (window functions, no engine-specific aggregates) on `con`, or on a private
-    in-memory DuckDB: it is the same work at any scale, and pandas' per-column sorts cost ten
-    times more at a million records.
-    """
-    con = con if con is not None else duckdb.connect()
+def golden_records_sql(table: str) -> str:
+    """SQL for one row per profile from the display records in `table` (key, source,
+    profile_id, attributes, seen_at): window functions only, no engine-specific aggregates."""
     trust = " ".join(f"WHEN '{s}' THEN {t}" for s, t in SOURCE_TRUST.items())
-    con.register("golden_input", records)
 
     def first_by(column: str, order: str, *, alias: str | None = None, extra: str = "") -> str:
         return (
             f"(SELECT profile_id, {column}{extra} FROM (SELECT profile_id, {column}{extra},"
             f" ROW_NUMBER() OVER (PARTITION BY profile_id ORDER BY {order}) AS rn"
-            f" FROM ranked WHERE {column} IS NOT NULL) WHERE rn = 1) AS {alias or column}_pick"
+            f" FROM ranked WHERE {column} IS NOT NULL) AS t WHERE rn = 1) AS {alias or column}_pick"
         )
 
     def most_frequent(column: str) -> str:
         return (
             f"(SELECT profile_id, {column} FROM (SELECT profile_id, {column}, ROW_NUMBER() OVER"
             f" (PARTITION BY profile_id ORDER BY COUNT(*) DESC, MAX(seen_at) DESC, {column})"
-            f" AS rn FROM ranked WHERE {column} IS NOT NULL GROUP BY profile_id, {column})"
+            f" AS rn FROM ranked WHERE {column} IS NOT NULL GROUP BY profile_id, {column}) AS t"
             f" WHERE rn = 1) AS {column}_pick"
         )
 
     by_trust = "trust, seen_at DESC, key"
-    sql = f"""
+    address = first_by("address_line", "seen_at DESC, key", alias="address",
+                       extra=", city, postcode")  # fmt: skip
+    return f"""
         WITH ranked AS (
-            SELECT *, CASE source {trust} ELSE 9 END AS trust FROM golden_input
+            SELECT *, CASE source {trust} ELSE 9 END AS trust FROM {table}
         ),
         base AS (
             SELECT profile_id, COUNT(*) AS record_count, MIN(seen_at) AS first_seen_at,
@@ -117,7 +111,7 @@ def build_golden_records(
         ),
         labels AS (
             SELECT profile_id, STRING_AGG(source, ',' ORDER BY source) AS sources
-            FROM (SELECT DISTINCT profile_id, source FROM ranked) GROUP BY profile_id
+            FROM (SELECT DISTINCT profile_id, source FROM ranked) AS d GROUP BY profile_id
         )
         SELECT base.profile_id, record_count, first_seen_at, last_seen_at, sources,
                first_name_pick.first_name, last_name_pick.last_name, phone_pick.phone,
@@ -130,32 +124,21 @@ def build_golden_records(
         LEFT JOIN {first_by("phone", by_trust)} USING (profile_id)
         LEFT JOIN {most_frequent("email")} USING (profile_id)
         LEFT JOIN {most_frequent("date_of_birth")} USING (profile_id)
-        LEFT JOIN {
-        first_by("address_line", "seen_at DESC, key", alias="address", extra=", city, postcode")
-    } USING (profile_id)
+        LEFT JOIN {address} USING (profile_id)
         ORDER BY base.profile_id
     """
+
+
+def build_golden_records(
+    records: pd.DataFrame, con: duckdb.DuckDBPyConnection | None = None
+) -> pd.DataFrame:
+    """One row per profile from display records, by the survivorship rules above."""
+    con = con if con is not None else duckdb.connect()
+    con.register("golden_input", records)
     try:
-        return con.execute(sql).df()
+        return con.execute(golden_records_sql("golden_input")).df()
     finally:
         con.unregister("golden_input")
-
-
-def joined_labels(data: pd.DataFrame, by: str | list[str], column: str) -> pd.Series:
-    """Per group, the sorted distinct values of a low-cardinality `column`, comma-joined.
-
-    Each value sets one bit; groups take the OR (as a sum of per-value 'any'), and the mask maps
-    to its label, so no Python runs per group.
-    """
-    labels = sorted(data[column].dropna().unique())
-    grouped = data.assign(**{f"_is_{i}": data[column] == v for i, v in enumerate(labels)})
-    hits = grouped.groupby(by)[[f"_is_{i}" for i in range(len(labels))]].any()
-    mask = sum(hits[f"_is_{i}"].astype("int64") * (1 << i) for i in range(len(labels)))
-    names = {
-        code: ",".join(label for i, label in enumerate(labels) if code >> i & 1)
-        for code in range(1 << len(labels))
-    }
-    return mask.map(names)
 
 
 IDENTIFIER_COLUMNS = {"email": "email", "phone": "phone"}
@@ -167,25 +150,31 @@ SOURCE_ID_TYPES = {
 }
 
 
+def identity_index_sql(table: str) -> str:
+    """SQL for (identifier_type, identifier_value, profile_id) of every email, phone and source
+    id of the records in `table`."""
+    source_ids = " ".join(f"WHEN '{s}' THEN '{t}'" for s, t in SOURCE_ID_TYPES.items())
+    parts = [
+        f"SELECT CASE source {source_ids} END AS identifier_type, record_id AS identifier_value,"
+        f" profile_id FROM {table}",
+        *[
+            f"SELECT '{kind}', {column}, profile_id FROM {table} WHERE {column} IS NOT NULL"
+            for kind, column in IDENTIFIER_COLUMNS.items()
+        ],
+    ]
+    return (
+        f"SELECT DISTINCT * FROM ({' UNION ALL '.join(parts)}) AS ids"
+        " ORDER BY identifier_type, identifier_value, profile_id"
+    )
+
+
 def build_identity_index(
     records: pd.DataFrame, con: duckdb.DuckDBPyConnection | None = None
 ) -> pd.DataFrame:
     """(identifier_type, identifier_value, profile_id) for every email, phone and source id."""
     con = con if con is not None else duckdb.connect()
     con.register("index_input", records)
-    source_ids = " ".join(f"WHEN '{s}' THEN '{t}'" for s, t in SOURCE_ID_TYPES.items())
-    parts = [
-        f"SELECT CASE source {source_ids} END AS identifier_type, record_id AS identifier_value,"
-        " profile_id FROM index_input",
-        *[
-            f"SELECT '{kind}', {column}, profile_id FROM index_input WHERE {column} IS NOT NULL"
-            for kind, column in IDENTIFIER_COLUMNS.items()
-        ],
-    ]
     try:
-        return con.execute(
-            f"SELECT DISTINCT * FROM ({' UNION ALL '.join(parts)})"
-            " ORDER BY identifier_type, identifier_value, profile_id"
-        ).df()
+        return con.execute(identity_index_sql("index_input")).df()
     finally:
         con.unregister("index_input")

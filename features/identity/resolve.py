@@ -18,15 +18,11 @@ import duckdb
 import pandas as pd
 
 from features.errors import ContractError
-from features.identity.collect import collect_person_records, has_enough_evidence
+from features.identity.collect import DISPLAY_SQL, collect_person_records, has_enough_evidence
 from features.identity.pipeline import cluster_tables
-from features.identity.profiles import (
-    assign_profile_ids,
-    build_golden_records,
-    build_identity_index,
-)
+from features.identity.profiles import assign_profile_ids, golden_records_sql, identity_index_sql
 from features.identity.records import match_columns
-from features.identity.stitching import stitch_devices
+from features.identity.stitching import write_stitching
 from features.identity.tracking import log_identity_run
 from features.settings import Settings
 from features.stopwatch import Stopwatch
@@ -106,6 +102,8 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             seed=settings.seed,
             untrusted_name_sources=frozenset({"orders"}),
             cannot_link=pins,
+            memory_limit=settings.warehouse_memory,
+            temp_directory=str(settings.home / "tmp"),
         )
         watch.lap("cluster_total")
         clusters = pd.concat(
@@ -121,12 +119,15 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
         )
         known_before = set(issued)
         mapping, lineage = assign_profile_ids(clusters, previous, issued)
-        records = display.merge(mapping, on="key", how="left")
-        records["low_evidence"] = records["key"].isin(set(loners))
-        profiles = build_golden_records(records, con)
-        flags = records.groupby("profile_id")["low_evidence"].all().rename("low_evidence")
-        profiles = profiles.merge(flags, left_on="profile_id", right_index=True)
-        index = build_identity_index(records, con)
+        # The display records with their profiles, as a DuckDB table: golden records, index
+        # and identity_records are read from it in SQL rather than from pandas objects.
+        con.register("mapping_now", mapping.assign(low_evidence=mapping["key"].isin(set(loners))))
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE resolved_records AS SELECT d.*, m.profile_id,"
+            f" m.low_evidence FROM ({DISPLAY_SQL}) AS d JOIN mapping_now AS m USING (key)"
+        )
+        con.unregister("mapping_now")
+        del display
         watch.lap("profiles")
         # The records the model scored, with their profiles: the pool real-time matching
         # compares a new record against, and the base of its term frequencies.
@@ -136,10 +137,10 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
         model_path.write_text(json.dumps(clustering.settings, indent=2, sort_keys=True))
         report = ResolveReport(
             run_id=run_id,
-            records=len(records),
+            records=len(mapping),
             distinct_records=clustering.representatives + len(loners),
             low_evidence_records=len(loners),
-            profiles=int(profiles.shape[0]),
+            profiles=int(mapping["profile_id"].nunique()),
             threshold_match_probability=clustering.threshold,
             merged=int((lineage["kind"] == "merged").sum()),
             split=int((lineage["kind"] == "split").sum()),
@@ -152,7 +153,7 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             columns=["profile_id", "issue_order", "run_id"],
         )
         report.contradiction_rates = clustering.contradiction_rates
-        _write(con, run_id, records, profiles, index, lineage, new_ids, report, started_at)
+        _write(con, run_id, lineage, new_ids, report, started_at)
         watch.lap("write")
         charts = clustering.model.save_charts(model_path.parent / f"charts_run{run_id}")
         report.mlflow_run_id = log_identity_run(settings, report.to_dict(), clustering.settings,
@@ -180,41 +181,36 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
 def _write(
     con: duckdb.DuckDBPyConnection,
     run_id: int,
-    records: pd.DataFrame,
-    profiles: pd.DataFrame,
-    index: pd.DataFrame,
     lineage: pd.DataFrame,
     new_ids: pd.DataFrame,
     report: ResolveReport,
     started_at: datetime,
 ) -> None:
+    """Replace the resolved state from temp table `resolved_records`, in one transaction."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    identity = records[["key", "source", "record_id", "profile_id", "low_evidence"]].assign(
-        run_id=run_id
-    )
     lineage = lineage.assign(run_id=run_id, recorded_at=now)[
         ["run_id", "kind", "from_profile_id", "to_profile_id", "recorded_at"]
     ]
     con.begin()
     try:
-        for name, frame in (("identity_now", identity), ("profiles_now", profiles),
-                            ("index_now", index)):  # fmt: skip
-            con.register(name, frame)
         con.execute("DELETE FROM identity_records")
-        con.execute("INSERT INTO identity_records SELECT * FROM identity_now")
-        con.execute("CREATE OR REPLACE TABLE profiles AS SELECT * FROM profiles_now")
-        con.execute("CREATE OR REPLACE TABLE identity_index AS SELECT * FROM index_now")
-        links, audit = stitch_devices(con)  # reads the index just written, same transaction
-        con.register("links_now", links)
-        con.register("audit_now", audit.assign(run_id=run_id))
-        con.execute("CREATE OR REPLACE TABLE anonymous_links AS SELECT * FROM links_now")
-        con.execute("CREATE OR REPLACE TABLE stitching_audit AS SELECT * FROM audit_now")
         con.execute(
-            "INSERT INTO identity_index SELECT identifier_type, identifier_value, profile_id "
-            "FROM links_now"
+            "INSERT INTO identity_records SELECT key, source, record_id, profile_id, low_evidence,"
+            " ? FROM resolved_records",
+            [run_id],
         )
-        report.stitched_identifiers = len(links)
-        report.refused_identifiers = len(audit)
+        con.execute(
+            "CREATE OR REPLACE TABLE profiles AS SELECT g.*, f.low_evidence"
+            f" FROM ({golden_records_sql('resolved_records')}) AS g JOIN (SELECT profile_id,"
+            " BOOL_AND(low_evidence) AS low_evidence FROM resolved_records GROUP BY profile_id)"
+            " AS f USING (profile_id) ORDER BY g.profile_id"
+        )
+        con.execute(
+            "CREATE OR REPLACE TABLE identity_index AS " + identity_index_sql("resolved_records")
+        )
+        # Stitching reads the index just written, in the same transaction.
+        linked, refused = write_stitching(con, run_id)
+        report.stitched_identifiers, report.refused_identifiers = linked, refused
         if len(lineage):
             con.register("lineage_now", lineage)
             con.execute("INSERT INTO profile_lineage SELECT * FROM lineage_now")

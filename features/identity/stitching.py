@@ -24,7 +24,6 @@ import duckdb
 import pandas as pd
 
 from features.identity.canonical import JUNK_IDENTIFIERS
-from features.identity.profiles import joined_labels
 
 MAX_PROFILES_PER_IDENTIFIER = 1
 # Segment's "user_id limit 1": a cookie or device logged into by two different shop accounts is
@@ -64,56 +63,75 @@ GROUP BY ALL
 """
 
 
+_RULES_SQL = f"""
+CREATE OR REPLACE TEMP TABLE stitch_claims AS
+WITH claims AS ({_CLAIMS_SQL}),
+limits AS (
+    SELECT identifier_type, identifier_value, COUNT(DISTINCT profile_id) AS profiles,
+           COUNT(DISTINCT CASE WHEN known_type = 'customer_id' THEN known_value END) AS accounts
+    FROM claims WHERE NOT (junk_identifier OR junk_known) AND profile_id IS NOT NULL
+    GROUP BY identifier_type, identifier_value
+)
+SELECT c.identifier_type, c.identifier_value, c.profile_id, c.via, c.evidence,
+       c.first_seen_at, c.last_seen_at,
+       CASE WHEN c.junk_identifier OR c.junk_known THEN 'blocked_value'
+            WHEN c.profile_id IS NULL THEN 'unknown_identifier'
+            WHEN l.profiles > {MAX_PROFILES_PER_IDENTIFIER} THEN 'shared_identifier'
+            WHEN COALESCE(l.accounts, 0) > {MAX_ACCOUNTS_PER_IDENTIFIER} THEN 'several_user_ids'
+       END AS rule
+FROM claims AS c
+LEFT JOIN limits AS l
+       ON l.identifier_type = c.identifier_type AND l.identifier_value = c.identifier_value
+"""
+_LINKS_SQL = """
+SELECT identifier_type, identifier_value, profile_id, CAST(SUM(evidence) AS BIGINT) AS evidence,
+       MIN(first_seen_at) AS first_seen_at, MAX(last_seen_at) AS last_seen_at,
+       STRING_AGG(via, ',' ORDER BY via) AS via
+FROM (SELECT identifier_type, identifier_value, profile_id, via, SUM(evidence) AS evidence,
+             MIN(first_seen_at) AS first_seen_at, MAX(last_seen_at) AS last_seen_at
+      FROM stitch_claims WHERE rule IS NULL
+      GROUP BY identifier_type, identifier_value, profile_id, via) AS per_via
+GROUP BY identifier_type, identifier_value, profile_id
+ORDER BY identifier_type, identifier_value, profile_id
+"""
+_AUDIT_SQL = """
+SELECT identifier_type, identifier_value, rule, COUNT(DISTINCT profile_id) AS profiles,
+       CAST(SUM(evidence) AS BIGINT) AS evidence
+FROM stitch_claims WHERE rule IS NOT NULL
+GROUP BY identifier_type, identifier_value, rule
+ORDER BY CASE rule WHEN 'blocked_value' THEN 1 WHEN 'unknown_identifier' THEN 2
+                   WHEN 'shared_identifier' THEN 3 ELSE 4 END, identifier_type, identifier_value
+"""
+
+
 def stitch_devices(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (links, audit) from the events in the warehouse and the current identity index.
 
-    links: identifier_type, identifier_value, profile_id, via, evidence, first/last_seen_at.
+    links: identifier_type, identifier_value, profile_id, evidence, first/last_seen_at, via.
     audit: identifier_type, identifier_value, rule, profiles, evidence.
     """
-    claims = con.execute(_CLAIMS_SQL).df()
-    audit = []
-    blocked = claims["junk_identifier"] | claims["junk_known"]
-    audit.append(_audit(claims[blocked], "blocked_value"))
-    usable = claims[~blocked]
-    unknown = usable["profile_id"].isna()
-    audit.append(_audit(usable[unknown], "unknown_identifier"))
-    known = usable[~unknown]
-    key = ["identifier_type", "identifier_value"]
-    profiles = known.groupby(key)["profile_id"].nunique().rename("profiles")
-    accounts = (
-        known[known["known_type"] == "customer_id"].groupby(key)["known_value"].nunique()
-        .rename("accounts")
-    )  # fmt: skip
-    known = known.join(profiles, on=key).join(accounts, on=key)
-    shared = known["profiles"] > MAX_PROFILES_PER_IDENTIFIER
-    audit.append(_audit(known[shared], "shared_identifier"))
-    several = ~shared & (known["accounts"].fillna(0) > MAX_ACCOUNTS_PER_IDENTIFIER)
-    audit.append(_audit(known[several], "several_user_ids"))
-    shared |= several
-    kept = known[~shared]
-    links = (
-        kept.groupby([*key, "profile_id"])
-        .agg(
-            evidence=("evidence", "sum"),
-            first_seen_at=("first_seen_at", "min"),
-            last_seen_at=("last_seen_at", "max"),
-        )
-        .join(joined_labels(kept, [*key, "profile_id"], "via").rename("via"))
-        .reset_index()
-        .sort_values(key, kind="stable")
-        .reset_index(drop=True)
-    )
-    return links, pd.concat(audit, ignore_index=True)
+    con.execute(_RULES_SQL)
+    return con.execute(_LINKS_SQL).df(), con.execute(_AUDIT_SQL).df()
 
 
-def _audit(rows: pd.DataFrame, rule: str) -> pd.DataFrame:
-    key = ["identifier_type", "identifier_value"]
-    if rows.empty:
-        return pd.DataFrame(columns=[*key, "rule", "profiles", "evidence"])
-    grouped = rows.groupby(key).agg(
-        profiles=("profile_id", "nunique"), evidence=("evidence", "sum")
+def write_stitching(con: duckdb.DuckDBPyConnection, run_id: int) -> tuple[int, int]:
+    """Replace `anonymous_links` and `stitching_audit` from the current index, and add the
+    linked identifiers to `identity_index`; all in SQL, inside the caller's transaction.
+    Returns (linked identifiers, refused identifiers)."""
+    con.execute(_RULES_SQL)
+    con.execute(f"CREATE OR REPLACE TABLE anonymous_links AS {_LINKS_SQL}")
+    con.execute(
+        f"CREATE OR REPLACE TABLE stitching_audit AS SELECT *, {int(run_id)} AS run_id"
+        f" FROM ({_AUDIT_SQL}) AS audit"
     )
-    return grouped.reset_index().assign(rule=rule)[[*key, "rule", "profiles", "evidence"]]
+    con.execute(
+        "INSERT INTO identity_index SELECT identifier_type, identifier_value, profile_id"
+        " FROM anonymous_links"
+    )
+    [(links,)] = con.execute("SELECT COUNT(*) FROM anonymous_links").fetchall()
+    [(refused,)] = con.execute("SELECT COUNT(*) FROM stitching_audit").fetchall()
+    con.execute("DROP TABLE stitch_claims")
+    return int(links), int(refused)
 
 
 _CLAIMERS_SQL = """
