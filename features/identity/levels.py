@@ -42,6 +42,7 @@ class Pairs:
                  rows: np.ndarray) -> None:  # fmt: skip
         self.query, self.columns, self.rows = query, columns, rows
         self.index = np.arange(len(rows))
+        self.memo: dict[Callable, dict[tuple, object]] = {}
         self._decoded: dict[str, Vector] = {}
 
     def right(self, column: str) -> Vector:
@@ -62,18 +63,22 @@ class Pairs:
 
 
 def _apply(function: Callable, arguments: list[Compiled], numeric: bool) -> Compiled:
-    """An SQL function of its arguments, NULL in -> NULL out, computed once per distinct input."""
+    """An SQL function of its arguments, NULL in -> NULL out, computed once per distinct input
+    per request (levels of one comparison often share a similarity, at other thresholds)."""
 
     def run(pairs: Pairs) -> Vector:
         vectors = [argument(pairs) for argument in arguments]
         null = np.logical_or.reduce([v[1] for v in vectors])
         out = np.full(len(null), np.nan) if numeric else np.empty(len(null), dtype=object)
-        seen: dict[tuple, object] = {}
-        for i in np.flatnonzero(~null):
-            key = tuple(v[0][i] for v in vectors)
-            if key not in seen:
-                seen[key] = function(*key)
-            out[i] = seen[key]
+        valid = np.flatnonzero(~null)
+        memo = pairs.memo.setdefault(function, {})
+        results = []
+        for key in zip(*[v[0][valid].tolist() for v in vectors], strict=True):
+            if key not in memo:
+                memo[key] = function(*key)
+            results.append(memo[key])
+        if results:
+            out[valid] = results
         return out, null
 
     return run

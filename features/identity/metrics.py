@@ -15,9 +15,9 @@ from functools import cache
 import jellyfish
 
 
-def _plain(*texts: str) -> bool:
+def _plain(left: str, right: str) -> bool:
     """True when every code point is its own grapheme, so jellyfish counts what DuckDB counts."""
-    return all(text.isascii() and "\r" not in text for text in texts)
+    return left.isascii() and right.isascii() and "\r" not in left and "\r" not in right
 
 
 def jaro(left: str, right: str) -> float:

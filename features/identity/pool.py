@@ -136,7 +136,7 @@ class BlockingIndex:
     part are one contiguous slice, found by an offset lookup and one binary search per part."""
 
     def __init__(self, parts: list[Part], columns: list[EncodedColumn]) -> None:
-        self.parts, self.columns = parts, columns
+        self.parts = parts
         codes = [column.codes for column in columns]
         valid = np.ones(len(codes[0]), dtype=bool)
         for column, part_codes in zip(columns, codes, strict=True):
@@ -149,13 +149,12 @@ class BlockingIndex:
         self.offsets = np.searchsorted(first, np.arange(columns[0].null_code + 1)).astype(np.int64)
         self.rest = [c[self.rows] for c in codes[1:]]
 
-    def lookup(self, values: list[object]) -> np.ndarray:
-        """Pool positions whose parts equal `values` (one value per part, already applied)."""
-        query = [column.code_of(value) for column, value in zip(self.columns, values, strict=True)]
-        if any(code is None for code in query):
+    def lookup(self, codes: list[int | None]) -> np.ndarray:
+        """Pool positions whose parts have `codes` (one per part; None: no record has it)."""
+        if any(code is None for code in codes):
             return self.rows[:0]
-        low, high = int(self.offsets[query[0]]), int(self.offsets[query[0] + 1])
-        for sorted_codes, code in zip(self.rest, query[1:], strict=True):
+        low, high = int(self.offsets[codes[0]]), int(self.offsets[codes[0] + 1])
+        for sorted_codes, code in zip(self.rest, codes[1:], strict=True):
             segment = sorted_codes[low:high]
             low, high = (low + int(np.searchsorted(segment, code, "left")),
                          low + int(np.searchsorted(segment, code, "right")))  # fmt: skip
