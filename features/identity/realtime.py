@@ -82,7 +82,8 @@ class RealtimeMatcher:
         self.profiles = pc.dictionary_encode(table["profile_id"]).combine_chunks()
         self._key_index = HashIndex(self.keys.to_pylist(), len(self.keys))
         del table
-        self.indexes = self._build_indexes(self.model["blocking_rules_to_generate_predictions"])
+        rules = self.model["blocking_rules_to_generate_predictions"]
+        self.parts, self.indexes = self._build_indexes(rules)
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -97,9 +98,11 @@ class RealtimeMatcher:
         if len(self):
             self._score_rows(prepared, np.zeros(1, dtype=np.int64))
 
-    def _build_indexes(self, rules: list[dict]) -> list[BlockingIndex]:
-        self.parts: dict[Part, EncodedColumn] = {}
-        derived = self.parts
+    def _build_indexes(
+        self, rules: list[dict]
+    ) -> tuple[dict[Part, EncodedColumn], list[BlockingIndex]]:
+        """The column (or derived substring column) of every part, and one index per rule."""
+        derived: dict[Part, EncodedColumn] = {}
         indexes = []
         for rule in rules:
             parts = parse_blocking_rule(rule)
@@ -110,7 +113,7 @@ class RealtimeMatcher:
                     base = self.columns[part.column]
                     derived[part] = base if part.start is None else base.derive(part.apply)
             indexes.append(BlockingIndex(parts, [derived[p] for p in parts]))
-        return indexes
+        return derived, indexes
 
     def __len__(self) -> int:
         """Number of records in the pool."""
@@ -171,7 +174,10 @@ class RealtimeMatcher:
         return explanation
 
     def score(self, prepared: dict[str, object], keys: list[str]) -> pd.DataFrame:
-        """Match weight, probability and per-comparison explanation for each candidate key."""
+        """Match weight, probability and per-comparison explanation for each candidate key.
+
+        `prepared` is `prepare(record)` or `record(key)`; a key not in the pool is a KeyError.
+        """
         rows = np.array([self._row_of(k) for k in keys], dtype=np.int64)
         total, parts = self._score_rows(prepared, rows)
         explanations = [self._explain(parts, i) for i in range(len(rows))]
@@ -183,7 +189,7 @@ class RealtimeMatcher:
         """The profile `record` belongs to, if its best candidate clears the run's threshold.
 
         Best = highest match weight (finer than the probability, which saturates at 1.0), ties
-        broken by the smallest record key, so the answer never depends on pool order.
+        broken by the smallest record key, so a tie never depends on pool order.
         """
         prepared = self.prepare(record)
         rows = self._candidate_rows(prepared)

@@ -124,3 +124,25 @@ def test_match_command_prints_profile_and_evidence(resolved) -> None:
     empty = subprocess.run([CDP, "--home", str(home), "identity", "match"],
                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert empty.returncode == 2 and "at least one attribute" in empty.stderr
+
+
+@pytest.mark.slow
+def test_a_tight_candidate_cap_keeps_the_answer(resolved, matcher) -> None:
+    # Over the cap, candidates sharing the most blocking keys are kept: even 3 of them give
+    # the answer all candidates give, for records missing their email and phone.
+    home, _ = resolved
+    capped = RealtimeMatcher(load_settings(home=home), max_candidates=3)
+    rows = query_warehouse(
+        home, "SELECT first_name, last_name, postcode, address_line, city, "
+              "CAST(date_of_birth AS VARCHAR) FROM shop_customers ORDER BY customer_id LIMIT 150",
+    )  # fmt: skip
+    over, agree = 0, 0
+    for first, last, postcode, address, city, dob in rows:
+        record = {"first_name": first, "last_name": last, "postcode": postcode,
+                  "address": address, "city": city, "dob": dob}  # fmt: skip
+        full, tight = matcher.match(record), capped.match(record)
+        assert tight.candidates <= 3
+        over += full.candidates > 3
+        agree += full.profile_id == tight.profile_id
+    assert over >= 20
+    assert agree == len(rows)
