@@ -127,7 +127,6 @@ _NAMED = {
     exp.JarowinklerSimilarity: "jaro_winkler_similarity",
     exp.Levenshtein: "levenshtein",
     exp.ArraySize: "array_length",
-    exp.Abs: "abs",
 }
 _FUNCTIONS = {  # name -> (Python function, numeric result)
     "jaro_winkler_similarity": (metrics.jaro_winkler, True),
@@ -136,7 +135,6 @@ _FUNCTIONS = {  # name -> (Python function, numeric result)
     "damerau_levenshtein": (metrics.damerau_levenshtein, True),
     "list_intersect": (lambda a, b: a & b, False),
     "array_length": (len, True),
-    "abs": (abs, True),
 }  # fmt: skip
 
 
@@ -158,12 +156,23 @@ class _Compiler:
             return node.name[:-2]
         return None
 
-    def compile(self, node: exp.Expression) -> Compiled:
+    def numeric(self, node: exp.Expression) -> bool:
+        """Whether `node` yields a number (arithmetic on anything else is refused)."""
         if isinstance(node, exp.Paren):
-            return self.compile(node.this)
+            return self.numeric(node.this)
+        if isinstance(node, exp.Literal):
+            return not node.is_string
+        if isinstance(node, exp.Anonymous):
+            return _FUNCTIONS.get(node.name.lower(), (None, False))[1]
+        return type(node) in _NAMED or isinstance(node, exp.TimeToUnix | exp.Sub | exp.Abs)
+
+    def compile(self, node: exp.Expression, lists: bool = False) -> Compiled:
+        """`node` as a function of the pairs; `lists`: list columns allowed (set operations)."""
+        if isinstance(node, exp.Paren):
+            return self.compile(node.this, lists)
         if isinstance(node, exp.Column):
             name = self.column(node)
-            if name not in self.types:
+            if name not in self.types or self.types[name].endswith("[]") != lists:
                 raise self.refuse(node)
             side = node.name[-1]
             return lambda pairs: pairs.left(name) if side == "l" else pairs.right(name)
@@ -185,14 +194,20 @@ class _Compiler:
         return self.compile_function(node)
 
     def compile_function(self, node: exp.Expression) -> Compiled:
-        if isinstance(node, exp.Sub):
-            left, right = self.compile(node.this), self.compile(node.expression)
+        if isinstance(node, exp.Sub | exp.Abs):
+            operands = [node.this] + ([node.expression] if isinstance(node, exp.Sub) else [])
+            if not all(self.numeric(o) for o in operands):
+                raise self.refuse(node)
+            compiled = [self.compile(o) for o in operands]
 
-            def subtract(pairs: Pairs) -> Vector:
-                (a, a_null), (b, b_null) = left(pairs), right(pairs)
-                return a.astype(float) - b.astype(float), a_null | b_null
+            def arithmetic(pairs: Pairs) -> Vector:
+                vectors = [c(pairs) for c in compiled]
+                null = np.logical_or.reduce([v[1] for v in vectors])
+                if len(vectors) == 1:
+                    return np.abs(vectors[0][0].astype(float)), null
+                return vectors[0][0].astype(float) - vectors[1][0].astype(float), null
 
-            return subtract
+            return arithmetic
         if isinstance(node, exp.Cast) and node.to.is_type("text", "varchar"):
             if self.types.get(self.column(node.this) or "") not in ("VARCHAR", "DATE"):
                 raise self.refuse(node)
@@ -212,7 +227,13 @@ class _Compiler:
         if name not in _FUNCTIONS or arguments is None:
             raise self.refuse(node)
         function, numeric = _FUNCTIONS[name]
-        return _apply(function, [self.compile(a) for a in arguments], numeric=numeric)
+        lists = name == "list_intersect"  # of list columns only; everything else of scalars
+        if name == "array_length" and not (
+            isinstance(arguments[0], exp.Anonymous)
+            and arguments[0].name.lower() == "list_intersect"
+        ):
+            raise self.refuse(node)
+        return _apply(function, [self.compile(a, lists) for a in arguments], numeric=numeric)
 
 
 @dataclass(frozen=True)

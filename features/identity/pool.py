@@ -10,6 +10,7 @@ can never change the answer.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -17,25 +18,24 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-LIST_SEPARATOR = "\x1f"
 OWN_COLUMNS = ("key", "profile_id")  # not compared: the record's identity and its answer
 
 
 def read_pool(con, table: str) -> tuple[dict[str, str], pa.Table]:
-    """(DuckDB type per column, the table in Arrow), lists read as one sorted, de-duplicated
-    string so that Arrow can encode them (list_intersect ignores order, duplicates and NULL
-    elements alike, so nothing a level can see is lost)."""
+    """(DuckDB type per column, the table in Arrow), lists read as the JSON of their sorted,
+    distinct elements so that Arrow can encode them (list_intersect ignores order, duplicates
+    and NULL elements alike, so nothing a level can see is lost)."""
     types = {row[0]: row[1] for row in con.execute(f'DESCRIBE "{table}"').fetchall()}
     select = ", ".join(
-        f'array_to_string(list_sort(list_distinct("{c}")), chr(31)) AS "{c}"'
+        f'CAST(to_json(list_sort(list_distinct("{c}"))) AS VARCHAR) AS "{c}"'
         if t.endswith("[]") else f'"{c}"'
         for c, t in types.items()
     )  # fmt: skip
     return types, con.sql(f'SELECT {select} FROM "{table}"').to_arrow_table()
 
 
-def _as_set(joined: str) -> frozenset[str]:
-    return frozenset(joined.split(LIST_SEPARATOR)) if joined else frozenset()
+def _as_set(text: str) -> frozenset:
+    return frozenset(json.loads(text))
 
 
 def encode_columns(table: pa.Table, types: dict[str, str]) -> dict[str, EncodedColumn]:

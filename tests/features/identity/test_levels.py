@@ -182,3 +182,21 @@ def test_string_metrics_equal_duckdb_bit_for_bit() -> None:
         assert metrics.levenshtein(a, b) == lev, (a, b)
         assert metrics.damerau_levenshtein(a, b) == damerau, (a, b)
     assert metrics.jaro_winkler("babbb", "bbaab") == 0.805  # one rounding, as DuckDB
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ['"aliases_l" = "aliases_r"', 'lower("name_l") = lower("name_r")', '"unknown_l" = "unknown_r"',
+     'ABS("dob_l" - "dob_r") <= 3', 'array_length(list_intersect("name_l", "name_r")) >= 1',
+     'jaro_winkler_similarity("name_l", "name_r", 0.9) >= 0.9'],
+)  # fmt: skip
+def test_sql_it_cannot_evaluate_exactly_is_refused_at_load(sql: str) -> None:
+    from features.errors import ContractError
+
+    model = {"probability_two_random_records_match": 0.001, "link_type": "dedupe_only",
+             "comparisons": [{"output_column_name": "x", "comparison_levels": [
+                 {"sql_condition": sql, "label_for_charts": "odd"},
+                 {"sql_condition": "ELSE", "label_for_charts": "else"}]}]}  # fmt: skip
+    types = {"name": "VARCHAR", "dob": "DATE", "aliases": "VARCHAR[]"}
+    with pytest.raises(ContractError, match="cannot evaluate"):
+        compile_model(model, types)
