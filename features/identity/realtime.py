@@ -88,8 +88,12 @@ class RealtimeMatcher:
 
     def _warm_up(self) -> None:
         """Load now what the first request would otherwise load (the nickname table, phone
-        metadata, DuckDB's rounding probe): tens of milliseconds, once."""
+        metadata, DuckDB's rounding probe, term frequencies): tens of milliseconds, once."""
         metrics.jaro_winkler("martha", "marhta")
+        for comparison in self.comparisons:
+            for level in comparison.levels:
+                if level.tf_column:
+                    self.columns[level.tf_column].frequencies()
         record = {"first_name": "Ann", "last_name": "Lee", "dob": "2000-01-01",
                   "email": "ann@mail.example", "phone": "2125550134", "postcode": "02110",
                   "city": "Boston", "address": "1 Main Street"}  # fmt: skip
