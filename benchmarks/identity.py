@@ -7,7 +7,8 @@ Phases, each in its own child process (peak memory = that phase's max RSS):
   comparisons, blocking-rule choice and training, then Splink's own predict and
   `cluster_pairwise_predictions_at_threshold` at the same data-chosen threshold; none of our
   additions (collapsing identical records, guarded email edges, constrained clustering);
-- realtime: load the matcher, then look up sampled shop customers one at a time.
+- realtime: load the matcher, then look up sampled shop customers one at a time (the
+  measurement of benchmarks/realtime.py, which also runs alone against any resolved home).
 Accuracy of both is measured against the generator's truth.
 
     .venv/bin/python benchmarks/identity.py --people 100000
@@ -84,35 +85,9 @@ def phase_splink(world: Path, home: Path, seed: int) -> dict:
 
 
 def phase_realtime(home: Path, lookups: int) -> dict:
-    import duckdb
-    import numpy as np
+    from realtime import measure  # benchmarks/realtime.py: the same measurement, standalone
 
-    from features.identity.realtime import RealtimeMatcher
-    from features.settings import load_settings
-
-    settings = load_settings(home=home)
-    started = time.perf_counter()
-    matcher = RealtimeMatcher(settings)
-    load_seconds = time.perf_counter() - started
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
-    rows = (
-        con.execute(
-            "SELECT first_name, last_name, email, phone, postcode, address_line AS address, city, "
-            f"CAST(date_of_birth AS VARCHAR) AS dob FROM shop_customers "
-            f"USING SAMPLE {lookups} ROWS (reservoir, 7)"
-        )
-        .df()
-        .to_dict("records")
-    )
-    con.close()
-    latencies = []
-    for record in rows:
-        begin = time.perf_counter()
-        matcher.match(record)
-        latencies.append((time.perf_counter() - begin) * 1000)
-    p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
-    return {"pool": len(matcher.pool), "load_seconds": load_seconds, "lookups": len(latencies),
-            "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}  # fmt: skip
+    return measure(home, lookups, seed=7)
 
 
 def main() -> None:
@@ -164,7 +139,9 @@ def main() -> None:
     print(f"real-time matching against {realtime['pool']:,} records: load "
           f"{realtime['load_seconds']:.1f}s, {realtime['lookups']} lookups, p50 "
           f"{realtime['p50_ms']:.1f} ms, p95 {realtime['p95_ms']:.1f} ms, p99 "
-          f"{realtime['p99_ms']:.1f} ms, peak {realtime['peak_mb']:.0f} MB")  # fmt: skip
+          f"{realtime['p99_ms']:.1f} ms (CPU p95 {realtime['cpu_p95_ms']:.1f} ms), peak "
+          f"{realtime['peak_mb']:.0f} MB; candidates p95 {realtime['candidates_p95']:.0f}, "
+          f"{realtime['per_candidate_us']:.1f} us per candidate scored")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -81,6 +81,11 @@ def _phone_formatter(region: str):
     return to_e164
 
 
+def phone_to_e164(phone: str, region: str = "US") -> str:
+    """One already-stripped phone to E.164, as `normalise_phone` does it (no pandas)."""
+    return _phone_formatter(region)(phone)
+
+
 def normalise_phone(series: pd.Series, region: str = "US") -> pd.Series:
     """Phones to E.164 with `phonenumbers`, assuming `region` when no country code is given.
 

@@ -27,6 +27,7 @@ from features.normalize import (
     normalise_phone,
     normalise_postcode,
     normalise_text,
+    phone_to_e164,
 )
 
 ROLE_NAMES = (
@@ -38,6 +39,11 @@ MATCH_COLUMNS = (
     "postcode", "city", "address", "gender",
 )  # fmt: skip
 _DATE_FORMATS = ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d")
+# The same three forms, zero-padded, for the single-record path; years inside pandas' datetime64
+# range only, so anything this does not match goes through `parse_dates` itself.
+_PADDED_DATE = re.compile(
+    r"(1[7-9][0-9]{2}|2[01][0-9]{2}|22[0-5][0-9])(-|/|)([0-9]{2})\2([0-9]{2})"
+)
 _ADDRESS_WORDS = {
     "street": "st", "road": "rd", "avenue": "ave", "drive": "dr", "lane": "ln", "court": "ct",
     "place": "pl", "boulevard": "blvd", "terrace": "tce", "crescent": "cres", "highway": "hwy",
@@ -198,16 +204,13 @@ def prepare_one(record: dict[str, object], *, phone_region: str = "US") -> dict[
     out["first_name"], out["last_name"] = name(first), name(last)
     out["first_name_aliases"] = list(name_aliases(out["first_name"])) if out["first_name"] else None
     dob = text(record.get("dob"))
-    out["dob"] = None
-    if dob:
-        parsed = parse_dates(pd.Series([dob]))[0]
-        out["dob"] = None if pd.isna(parsed) else parsed
+    out["dob"] = _parse_date(dob) if dob else None
     email = text(record.get("email"))
     out["email"] = canonical_email(email.lower().replace(" ", "")) if email else None
     out["email_user"] = out["email"].split("@")[0] if out["email"] else None
     phone = text(record.get("phone"))
     if phone:
-        phone = normalise_phone(pd.Series([phone]), phone_region).iloc[0]
+        phone = phone_to_e164(phone, phone_region)
     out["phone"] = canonical_phone(phone) if phone else None
     postcode = text(record.get("postcode"))
     out["postcode"] = postcode.upper().replace(" ", "") if postcode else None
@@ -218,3 +221,18 @@ def prepare_one(record: dict[str, object], *, phone_region: str = "US") -> dict[
     gender = text(record.get("gender"))
     out["gender"] = _GENDERS.get(gender.lower()) if gender else None
     return out
+
+
+def _parse_date(text: str):
+    """`parse_dates` of one value; the usual padded forms without building a pandas Series."""
+    import datetime as dt
+
+    found = _PADDED_DATE.fullmatch(text)
+    if found:
+        year, _, month, day = found.groups()
+        try:
+            return dt.date(int(year), int(month), int(day))
+        except ValueError:  # 31 February: every format refuses it, as pandas does
+            return None
+    parsed = parse_dates(pd.Series([text]))[0]
+    return None if pd.isna(parsed) else parsed

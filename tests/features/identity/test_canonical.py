@@ -122,3 +122,17 @@ def test_single_record_path_equals_the_batch_path() -> None:
                 assert got is None or pd.isna(got), (i, column, got)
             else:
                 assert str(expected) == str(got), (i, column, expected, got)
+
+
+@given(st.one_of(
+    st.from_regex(r"[0-9]{4}(-|/|)[0-9]{1,2}(-|/|)[0-9]{1,2}", fullmatch=True),
+    st.from_regex(r"1[5-9][0-9]{2}-[01][0-9]-[0-3][0-9]", fullmatch=True),
+    st.sampled_from(["1980-2-3", "1500-01-01", "2262-04-12", "2259-12-31", "1700-01-01",
+                     "20001301", "1980-02/03", "١٩٨٠-٠٢-٠٣", "1980-02-29", "1900-02-29"]),
+))  # fmt: skip
+def test_single_record_dates_equal_the_batch_dates(text: str) -> None:
+    from features.identity.records import _parse_date
+
+    [batch] = parse_dates(pd.Series([text]))
+    single = _parse_date(text)
+    assert (single is None and pd.isna(batch)) or single == batch, (text, single, batch)

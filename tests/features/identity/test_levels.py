@@ -1,0 +1,202 @@
+"""The numpy evaluation of comparison levels equals Splink's own SQL run by DuckDB.
+
+Every comparison `build_comparisons` can produce is compiled and run on generated record pairs
+made to land on every level (typos, swapped and nicknamed names, dates a digit, days, months or
+years apart, one-edit phones, NULLs); the chosen level must equal the CASE statement Splink puts
+in its predict SQL, pair by pair. The string metrics are held equal to DuckDB bit for bit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from splink import SettingsCreator, block_on
+
+from features.identity import metrics
+from features.identity.canonical import name_aliases
+from features.identity.levels import Pairs, compile_model
+from features.identity.model import build_comparisons
+from features.identity.pool import encode_columns, read_pool
+
+FIRST = ["william", "bill", "robert", "bob", "roberta", "ann", "anne", "annie", "jon", "john",
+         "jonathan", "maria", "marie", "mario", "lee", "kim"]  # fmt: skip
+LAST = ["smith", "smyth", "smithe", "jones", "johns", "lee", "leigh", "kim", "nguyen", "ngyuen",
+        "brown", "browne", "williams", "john"]  # fmt: skip
+STREETS = ["1 main st", "1 main st apt 2", "12 main st", "3 oak rd", "3 oak road", "5 elm ave"]
+ROLES = {"first_name", "last_name", "first_name_aliases", "dob", "email", "phone", "postcode",
+         "city", "address", "gender", "loyalty_id"}  # fmt: skip
+
+
+def _typo(rng: random.Random, text: str) -> str:
+    i = rng.randrange(len(text))
+    kind = rng.choice(["swap", "drop", "change", "add"])
+    if kind == "swap" and len(text) > 1:
+        i = min(i, len(text) - 2)
+        return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+    if kind == "drop" and len(text) > 2:
+        return text[:i] + text[i + 1 :]
+    if kind == "add":
+        return text[:i] + rng.choice("aeiou7") + text[i:]
+    return text[:i] + rng.choice("xyz3") + text[i + 1 :]
+
+
+def _person(rng: random.Random) -> dict:
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    return {
+        "first_name": first, "last_name": last,
+        "dob": dt.date(1950, 1, 1) + dt.timedelta(days=rng.randrange(20000)),
+        "email": f"{first}.{last}{rng.randrange(9)}@mail.com",
+        "phone": "+1212555" + f"{rng.randrange(10000):04d}",
+        "postcode": rng.choice(["02110", "02111", "10001"]), "city": rng.choice(["boston", "nyc"]),
+        "address": rng.choice(STREETS), "gender": rng.choice(["m", "f"]),
+        "loyalty_id": f"L{rng.randrange(100000):05d}",
+    }  # fmt: skip
+
+
+def _variant(rng: random.Random, person: dict) -> dict:
+    """A copy of `person` with one to three of the changes real duplicates show."""
+    out = dict(person)
+    for _ in range(rng.randint(1, 3)):
+        change = rng.choice(["typo_first", "typo_last", "swap", "nick", "dob_digit", "dob_days",
+                             "dob_months", "dob_years", "dob_decades", "phone", "typo_text",
+                             "null", "move", "bare"])  # fmt: skip
+        if change == "typo_first":
+            out["first_name"] = _typo(rng, out["first_name"] or "x")
+        elif change == "typo_last":
+            out["last_name"] = _typo(rng, out["last_name"] or "x")
+        elif change == "swap":
+            out["first_name"], out["last_name"] = out["last_name"], out["first_name"]
+        elif change == "nick":
+            out["first_name"] = rng.choice(FIRST)
+        elif change.startswith("dob") and out["dob"]:
+            days = {"dob_digit": rng.choice([1, 10, -1]), "dob_days": rng.randint(-40, 40),
+                    "dob_months": rng.randint(-400, 400), "dob_years": rng.randint(-4000, 4000),
+                    "dob_decades": rng.randint(-9000, 9000)}[change]  # fmt: skip
+            out["dob"] = out["dob"] + dt.timedelta(days=days)
+        elif change == "phone" and out["phone"]:
+            out["phone"] = _typo(rng, out["phone"][2:]).join(["+1", ""])
+        elif change == "typo_text":
+            column = rng.choice(["email", "address", "loyalty_id", "postcode"])
+            out[column] = _typo(rng, out[column] or "x")
+        elif change == "bare":  # a sign-up form: no surname, no address
+            out.update(dict.fromkeys(["last_name", "address", "postcode", "city"]))
+        elif change == "null":
+            out.update(dict.fromkeys(rng.sample(sorted(ROLES - {"first_name_aliases"}), 3)))
+        else:
+            out.update({k: v for k, v in _person(rng).items() if k in ("address", "postcode")})
+    return out
+
+
+def _records(seed: int) -> pd.DataFrame:
+    rng = random.Random(seed)
+    people = [_person(rng) for _ in range(30)]
+    rows = people + [_variant(rng, rng.choice(people)) for _ in range(120)]
+    frame = pd.DataFrame(rows)
+    frame["first_name_aliases"] = [
+        list(name_aliases(n)) if n else None for n in frame["first_name"]
+    ]
+    frame.insert(0, "key", [f"k{i:04d}" for i in range(len(frame))])
+    return frame
+
+
+@pytest.mark.parametrize(
+    "absent",
+    [set(), {"last_name"}, {"address", "postcode", "city"}, {"address"}],
+    ids=["all-roles", "no-surname", "no-location", "no-address"],
+)
+def test_levels_equal_splinks_case_statements_in_duckdb(absent: set[str]) -> None:
+    roles = ROLES - absent - {"loyalty_id"}
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=build_comparisons(roles, extras=("loyalty_id",)),
+        blocking_rules_to_generate_predictions=[block_on("email")],
+    ).get_settings("duckdb")
+    # An absent role is an all-NULL column, as `prepare_records` leaves it.
+    records = _records(seed=len(absent)).assign(**dict.fromkeys(absent))
+    con = duckdb.connect()
+    con.register("frame", records)
+    kinds = {"dob": "DATE", "first_name_aliases": "VARCHAR[]"}
+    typed = ", ".join(f'CAST("{c}" AS {kinds.get(c, "VARCHAR")}) AS "{c}"' for c in records.columns)
+    con.execute(f"CREATE TABLE records AS SELECT {typed} FROM frame")
+    types, table = read_pool(con, "records")
+    columns = encode_columns(table, types)
+    _, comparisons = compile_model(settings.as_dict(), {c: t for c, t in types.items()
+                                                        if c != "key"})  # fmt: skip
+    sides = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in types if c != "key")
+    cases = ", ".join(c._case_statement for c in settings.comparisons)
+    expected = con.execute(
+        f"SELECT {cases} FROM (SELECT l.key AS k_l, r.key AS k_r, {sides} FROM records l "
+        "CROSS JOIN records r WHERE l.key < 'k0060') ORDER BY k_l, k_r"
+    ).df()
+    size = len(records)
+    seen: dict[str, set[int]] = {c.name: set() for c in comparisons}
+    for left in range(60):
+        query = {c: column.values[column.codes[left]] for c, column in columns.items()}
+        pairs = Pairs(query, columns, np.arange(size))
+        for comparison in comparisons:
+            ours = comparison.gammas(pairs)
+            theirs = expected[f"gamma_{comparison.name}"].to_numpy()[
+                left * size : (left + 1) * size
+            ]
+            assert (ours == theirs).all(), (comparison.name, left, np.flatnonzero(ours != theirs))
+            seen[comparison.name] |= set(ours.tolist())
+    # The pairs reached every level that can occur, or the test would prove little.
+    for comparison in settings.comparisons:
+        possible = {level.comparison_vector_value for level in comparison.comparison_levels
+                    if not any(f'"{a}_' in level.sql_condition for a in absent)}  # fmt: skip
+        assert seen[comparison.output_column_name] == possible, comparison.output_column_name
+
+
+def _random_pairs(seed: int, count: int) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    alphabets = ["ab", "abc ", "abcdefghij", "abcdefghijklmnopqrstuvwxyz 0123",
+                 "ae\u0301\u0308é😀\u200d\r\n"]  # fmt: skip
+    pairs = []
+    for _ in range(count):
+        alphabet = rng.choice(alphabets)
+        left = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        right = left
+        for _ in range(rng.randint(0, 5)):
+            right = _typo(rng, right) if right else rng.choice(alphabet)
+        pairs.append((left, right) if rng.random() < 0.8 else (left, left[::-1]))
+    return pairs
+
+
+def test_string_metrics_equal_duckdb_bit_for_bit() -> None:
+    pairs = _random_pairs(seed=1, count=6000)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE p (a VARCHAR, b VARCHAR)")
+    con.executemany("INSERT INTO p VALUES (?, ?)", pairs)
+    rows = con.execute(
+        "SELECT a, b, jaro_similarity(a, b), jaro_winkler_similarity(a, b), "
+        "levenshtein(a, b), damerau_levenshtein(a, b) FROM p"
+    ).fetchall()
+    for a, b, jaro, jaro_winkler, lev, damerau in rows:
+        assert metrics.jaro(a, b) == jaro, (a, b)
+        assert metrics.jaro_winkler(a, b) == jaro_winkler, (a, b)
+        assert metrics.levenshtein(a, b) == lev, (a, b)
+        assert metrics.damerau_levenshtein(a, b) == damerau, (a, b)
+    assert metrics.jaro_winkler("babbb", "bbaab") == 0.805  # one rounding, as DuckDB
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ['"aliases_l" = "aliases_r"', 'lower("name_l") = lower("name_r")', '"unknown_l" = "unknown_r"',
+     'ABS("dob_l" - "dob_r") <= 3', 'array_length(list_intersect("name_l", "name_r")) >= 1',
+     'jaro_winkler_similarity("name_l", "name_r", 0.9) >= 0.9'],
+)  # fmt: skip
+def test_sql_it_cannot_evaluate_exactly_is_refused_at_load(sql: str) -> None:
+    from features.errors import ContractError
+
+    model = {"probability_two_random_records_match": 0.001, "link_type": "dedupe_only",
+             "comparisons": [{"output_column_name": "x", "comparison_levels": [
+                 {"sql_condition": sql, "label_for_charts": "odd"},
+                 {"sql_condition": "ELSE", "label_for_charts": "else"}]}]}  # fmt: skip
+    types = {"name": "VARCHAR", "dob": "DATE", "aliases": "VARCHAR[]"}
+    with pytest.raises(ContractError, match="cannot evaluate"):
+        compile_model(model, types)
