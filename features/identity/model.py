@@ -355,6 +355,11 @@ class IdentityModel:
             paths[name] = path
         return paths
 
+    def close(self) -> None:
+        """Release Splink's DuckDB and everything it holds (scored pairs, term frequencies)."""
+        self.con_.close()
+        del self.linker_, self.db_api_
+
     def predict(self, floor: float = 0.01):
         """Score every blocked pair; keeps pairs with match probability >= floor."""
         return self.linker_.inference.predict(threshold_match_probability=floor)

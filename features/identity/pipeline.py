@@ -43,6 +43,7 @@ class Clustering:
     model_records: pd.DataFrame | None = field(default=None, repr=False)  # Splink's input
     model: object | None = field(default=None, repr=False)  # the fitted IdentityModel
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    phase_peak_mb: dict[str, int] = field(default_factory=dict)
 
 
 def cluster_tables(
@@ -71,6 +72,7 @@ def cluster_tables(
         keyed["record_id"] = source + KEY_SEPARATOR + frame["record_id"].astype(str)
         frames.append(keyed)
     union = pd.concat(frames, ignore_index=True)
+    del frames
     sources = union.pop("source")
     match_cols = [c for c in union.columns if c not in ("record_id", "first_name_aliases")]
     pinned = set(cannot_link or {}) | set().union(*(cannot_link or {}).values())
@@ -148,4 +150,5 @@ def cluster_tables(
         model_records=representatives.rename(columns={"record_id": "key"}),
         model=model,
         phase_seconds=watch.phases,
+        phase_peak_mb=watch.peak_mb,
     )

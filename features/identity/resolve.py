@@ -19,7 +19,7 @@ import pandas as pd
 
 from features.errors import ContractError
 from features.identity.collect import DISPLAY_SQL, collect_person_records, has_enough_evidence
-from features.identity.pipeline import cluster_tables
+from features.identity.pipeline import Clustering, cluster_tables
 from features.identity.profiles import assign_profile_ids, golden_records_sql, identity_index_sql
 from features.identity.records import match_columns
 from features.identity.stitching import write_stitching
@@ -68,6 +68,7 @@ class ResolveReport:
     contradiction_rates: dict | None = None
     mlflow_run_id: str | None = None
     phase_seconds: dict[str, float] | None = None
+    phase_peak_mb: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict for JSON."""
@@ -85,6 +86,7 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
         display, prepared = collect_person_records(con, settings.phone_region)
         if display.empty:
             raise ContractError("no known-person records in the warehouse; run `cdp ingest` first")
+        del display  # re-read in SQL once profiles are known; pandas copies are the peak
         watch.lap("collect")
         run_id = con.execute("SELECT COALESCE(MAX(run_id), 0) + 1 FROM identity_runs").fetchone()[0]
         matchable, loners = {}, []
@@ -92,12 +94,14 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             enough = has_enough_evidence(frame)
             matchable[source] = frame[enough].reset_index(drop=True)
             loners += [f"{source}:{r}" for r in frame.loc[~enough, "record_id"]]
+        del prepared, frame
         columns = set().union(*(match_columns(f) for f in matchable.values() if len(f)))
         pins: dict[str, set[str]] = {}
         for key, other in con.execute("SELECT key, separated_from FROM identity_pins").fetchall():
             pins.setdefault(key, set()).add(other)
+        matchable = {s: f for s, f in matchable.items() if len(f)}
         clustering = cluster_tables(
-            {s: f for s, f in matchable.items() if len(f)},
+            matchable,
             columns,
             seed=settings.seed,
             untrusted_name_sources=frozenset({"orders"}),
@@ -105,6 +109,12 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             memory_limit=settings.warehouse_memory,
             temp_directory=str(settings.home / "tmp"),
         )
+        del matchable
+        # Charts need the fitted linker; after them its DuckDB (scored pairs) is let go, so it
+        # does not sit in memory beside the profiles being written.
+        identity_dir = settings.home / "identity"
+        charts = clustering.model.save_charts(identity_dir / f"charts_run{run_id}")
+        clustering.model.close()
         watch.lap("cluster_total")
         clusters = pd.concat(
             [clustering.assignments[["key", "cluster_id"]],
@@ -127,11 +137,7 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             f" m.low_evidence FROM ({DISPLAY_SQL}) AS d JOIN mapping_now AS m USING (key)"
         )
         con.unregister("mapping_now")
-        del display
         watch.lap("profiles")
-        # The records the model scored, with their profiles: the pool real-time matching
-        # compares a new record against, and the base of its term frequencies.
-        model_records = clustering.model_records.merge(mapping, on="key", how="left")
         model_path = settings.home / "identity" / f"splink_model_run{run_id}.json"
         model_path.parent.mkdir(parents=True, exist_ok=True)
         model_path.write_text(json.dumps(clustering.settings, indent=2, sort_keys=True))
@@ -153,9 +159,9 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             columns=["profile_id", "issue_order", "run_id"],
         )
         report.contradiction_rates = clustering.contradiction_rates
-        _write(con, run_id, lineage, new_ids, report, started_at)
+        del mapping, clusters, previous
+        _write(con, run_id, lineage, new_ids, report, started_at, clustering)
         watch.lap("write")
-        charts = clustering.model.save_charts(model_path.parent / f"charts_run{run_id}")
         report.mlflow_run_id = log_identity_run(settings, report.to_dict(), clustering.settings,
                                                 charts)  # fmt: skip
         watch.lap("track")
@@ -163,13 +169,10 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             "UPDATE identity_runs SET report = ? WHERE run_id = ?",
             [json.dumps(report.to_dict()), run_id],
         )
-        con.register("model_records_now", model_records)
-        con.execute(
-            "CREATE OR REPLACE TABLE identity_match_records AS SELECT * FROM model_records_now"
-        )
-        watch.lap("match_pool")
         report.phase_seconds = {**watch.phases, **clustering.phase_seconds}
         report.phase_seconds.pop("cluster_total", None)
+        report.phase_peak_mb = {**watch.peak_mb, **clustering.phase_peak_mb}
+        report.phase_peak_mb.pop("cluster_total", None)
         con.execute(
             "UPDATE identity_runs SET report = ? WHERE run_id = ?",
             [json.dumps(report.to_dict()), run_id],
@@ -185,6 +188,7 @@ def _write(
     new_ids: pd.DataFrame,
     report: ResolveReport,
     started_at: datetime,
+    clustering: Clustering,
 ) -> None:
     """Replace the resolved state from temp table `resolved_records`, in one transaction."""
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -193,6 +197,17 @@ def _write(
     ]
     con.begin()
     try:
+        # The records the model scored, with their profiles: the pool real-time matching
+        # compares a new record against, and the base of its term frequencies. Written first
+        # so its pandas copy can go before the heavier statements below.
+        con.register("model_records_now", clustering.model_records)
+        con.execute(
+            "CREATE OR REPLACE TABLE identity_match_records AS SELECT m.*, r.profile_id"
+            " FROM model_records_now AS m LEFT JOIN resolved_records AS r USING (key)"
+            " ORDER BY m.key"
+        )
+        con.unregister("model_records_now")
+        clustering.model_records = None
         con.execute("DELETE FROM identity_records")
         con.execute(
             "INSERT INTO identity_records SELECT key, source, record_id, profile_id, low_evidence,"
