@@ -62,15 +62,18 @@ def cluster_tables(
 
     Names of records from `untrusted_name_sources` (guest orders: the shipping recipient's name)
     are matched on but do not count as the person's own name when clusters are checked for
-    contradictions. `cannot_link` (key -> keys) holds pinned unmerge decisions.
+    contradictions. `cannot_link` (key -> keys) holds pinned unmerge decisions. `tables` is
+    emptied as it is read: at a million records each copy of them costs most of a gigabyte.
     """
     watch = Stopwatch()
     frames = []
-    for source, frame in tables.items():
+    for source in list(tables):
+        frame = tables.pop(source)
         keyed = frame.copy()
         keyed.insert(0, "source", source)
         keyed["record_id"] = source + KEY_SEPARATOR + frame["record_id"].astype(str)
         frames.append(keyed)
+        del frame, keyed
     union = pd.concat(frames, ignore_index=True)
     del frames
     sources = union.pop("source")
@@ -80,7 +83,8 @@ def cluster_tables(
     union["pin"] = union["record_id"].where(union["record_id"].isin(pinned), "")
     representatives, to_representative = collapse_identical(union, [*match_cols, "pin"])
     representatives = representatives.drop(columns="pin")
-    union = union.drop(columns="pin")
+    keys = union["record_id"].copy()
+    del union  # only the keys are needed from here; the attributes live on in representatives
     watch.lap("collapse")
 
     model = IdentityModel(seed=seed, extras=extras, threshold=threshold,
@@ -125,7 +129,6 @@ def cluster_tables(
         cannot_link=cannot_link,
     )
     watch.lap("cluster")
-    keys = union["record_id"]
     assignments = pd.DataFrame(
         {
             "key": keys.to_numpy(),
