@@ -148,6 +148,7 @@ def constrained_components(
     check_names: bool = True,
     check_dates: bool = True,
     cannot_link: dict[str, set[str]] | None = None,
+    groups: pd.Series | None = None,
 ) -> tuple[pd.Series, int]:
     """Connected components that refuse a union contradicting hard facts.
 
@@ -157,7 +158,9 @@ def constrained_components(
     order carrying the buyer's email and the recipient's name), nor can a household's shared
     surname and address merge its members. `trusted_names` marks records whose name is the
     person's own (False for a shipping name). `cannot_link` maps a record id to ids it must
-    never share a cluster with (pinned unmerge decisions). Returns (cluster id per record id,
+    never share a cluster with (pinned unmerge decisions). `groups` (record id -> label) joins
+    records that must start together, unchecked: an existing profile, which its own run already
+    checked, when new records are linked to it incrementally. Returns (cluster id per record id,
     refusals).
     """
     ids = np.sort(pd.unique(records["record_id"]))
@@ -213,6 +216,23 @@ def constrained_components(
             forbidden.get(b, set()) & members.get(a, set())
         )
 
+    def join(a: int, b: int) -> None:
+        keep, drop = min(a, b), max(a, b)
+        parent[drop] = keep
+        names[keep] |= names.pop(drop)
+        dates[keep] |= dates.pop(drop)
+        if drop in members or keep in members:
+            members[keep] = members.get(keep, {keep}) | members.pop(drop, {drop})
+            forbidden[keep] = forbidden.get(keep, set()) | forbidden.pop(drop, set())
+
+    first_of_group: dict = {}
+    for record_id, label in (
+        zip(groups.index, groups.to_numpy(), strict=True) if groups is not None else ()
+    ):
+        i = index[record_id]
+        a, b = find(first_of_group.setdefault(label, i)), find(i)
+        if a != b:
+            join(a, b)
     ordered = edges.sort_values(["strength", "unique_id_l", "unique_id_r"],
                                 ascending=[False, True, True], kind="stable")  # fmt: skip
     refused = 0
@@ -223,12 +243,6 @@ def constrained_components(
         if contradicts(a, b):
             refused += 1
             continue
-        keep, drop = min(a, b), max(a, b)
-        parent[drop] = keep
-        names[keep] |= names.pop(drop)
-        dates[keep] |= dates.pop(drop)
-        if drop in members or keep in members:
-            members[keep] = members.get(keep, {keep}) | members.pop(drop, {drop})
-            forbidden[keep] = forbidden.get(keep, set()) | forbidden.pop(drop, set())
+        join(a, b)
     roots = np.array([find(i) for i in range(len(ids))])
     return pd.Series(ids[roots], index=ids), refused

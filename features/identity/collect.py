@@ -46,15 +46,22 @@ ROLES = {
 }  # fmt: skip
 
 
+def _select_sql(keys: str | None) -> str:
+    if keys is None:
+        return _SQL
+    return f"SELECT * FROM ({_SQL}) WHERE source || ':' || record_id IN (SELECT key FROM {keys})"
+
+
 def collect_person_records(
-    con: duckdb.DuckDBPyConnection, phone_region: str
+    con: duckdb.DuckDBPyConnection, phone_region: str, keys: str | None = None
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """(display records, prepared records per source) for every known-person record.
+    """(display records, prepared records per source) for every known-person record, or only
+    for those whose key is in the table or view named `keys` (column `key`).
 
     Display records keep the values as ingest normalised them (for golden records and the
     identity index); prepared records hold the matching forms.
     """
-    display = con.execute(_SQL).df()
+    display = con.execute(_select_sql(keys)).df()
     display["key"] = display["source"] + ":" + display["record_id"]
     prepared = {
         source: prepare_records(
@@ -62,8 +69,34 @@ def collect_person_records(
         )
         for source, part in display.groupby("source", sort=True)
     }
-    display = display.rename(columns={"dob": "date_of_birth", "address": "address_line"})
+    display = display.rename(columns=_DISPLAY_NAMES)
     return display, prepared
+
+
+_DISPLAY_NAMES = {"dob": "date_of_birth", "address": "address_line"}
+
+
+def read_display_records(con: duckdb.DuckDBPyConnection, keys: str) -> pd.DataFrame:
+    """Display records (no matching forms) of the keys in table or view `keys`."""
+    display = con.execute(_select_sql(keys)).df()
+    display["key"] = display["source"] + ":" + display["record_id"]
+    return display.rename(columns=_DISPLAY_NAMES)
+
+
+# One digest per record of everything resolve reads from it: a record whose digest differs
+# from the one stored at the last run has changed since (ingest upserts rows by key).
+DIGESTS_SQL = (
+    "SELECT source || ':' || record_id AS key, hash(first_name, last_name, dob, email, phone, "
+    f"postcode, city, address, seen_at) AS digest FROM ({_SQL})"
+)
+DIGESTS_TABLE_SQL = (
+    "CREATE TABLE IF NOT EXISTS identity_record_digests (key VARCHAR, digest UBIGINT)"
+)
+
+
+def save_record_digests(con: duckdb.DuckDBPyConnection) -> None:
+    """Store the digest of every current person record (`identity_record_digests`)."""
+    con.execute(f"CREATE OR REPLACE TABLE identity_record_digests AS {DIGESTS_SQL}")
 
 
 def has_enough_evidence(prepared: pd.DataFrame) -> pd.Series:

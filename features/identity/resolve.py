@@ -18,7 +18,11 @@ import duckdb
 import pandas as pd
 
 from features.errors import ContractError
-from features.identity.collect import collect_person_records, has_enough_evidence
+from features.identity.collect import (
+    collect_person_records,
+    has_enough_evidence,
+    save_record_digests,
+)
 from features.identity.pipeline import cluster_tables
 from features.identity.profiles import (
     assign_profile_ids,
@@ -70,6 +74,10 @@ class ResolveReport:
     refused_identifiers: int = 0
     contradiction_rates: dict | None = None
     mlflow_run_id: str | None = None
+    mode: str = "full"  # or "incremental" (features.identity.incremental)
+    load_watermark: int | None = None  # last ingest load this run has seen
+    note: str | None = None  # e.g. why an incremental request ran in full
+    incremental: dict | None = None  # counts of an incremental run
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict for JSON."""
@@ -140,6 +148,7 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             blocking_rules=clustering.blocking_rules,
             model_path=str(model_path),
             seconds=round(time.perf_counter() - started, 2),
+            load_watermark=read_load_watermark(con),
         )
         new_ids = pd.DataFrame(
             [(p, order, run_id) for p, order in issued.items() if p not in known_before],
@@ -200,6 +209,7 @@ def _write(
         )
         report.stitched_identifiers = len(links)
         report.refused_identifiers = len(audit)
+        save_record_digests(con)  # what the next incremental run compares against
         if len(lineage):
             con.register("lineage_now", lineage)
             con.execute("INSERT INTO profile_lineage SELECT * FROM lineage_now")
@@ -214,6 +224,11 @@ def _write(
     except Exception:
         con.rollback()
         raise
+
+
+def read_load_watermark(con: duckdb.DuckDBPyConnection) -> int:
+    """The newest ingest load id: rows loaded after it (column `_load_id`) are new to a run."""
+    return int(con.execute("SELECT COALESCE(MAX(load_id), 0) FROM ingest_log").fetchone()[0])
 
 
 def read_assignments(settings: Settings, *, anonymous: bool = False) -> pd.DataFrame:

@@ -34,13 +34,16 @@ MAX_ACCOUNTS_PER_IDENTIFIER = 1
 
 _JUNK_SQL = ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(JUNK_IDENTIFIERS))
 _CLAIMS_SQL = f"""
-WITH events AS (
+WITH events AS (  -- only events naming a known id can be evidence
     SELECT 'anonymous_id' AS identifier_type, anonymous_id AS identifier_value, user_id,
            subscriber_id, type, occurred_at FROM web_events
+    WHERE (user_id IS NOT NULL OR subscriber_id IS NOT NULL) /*anonymous_id*/
     UNION ALL
     SELECT 'anonymous_id', anonymous_id, user_id, subscriber_id, type, occurred_at FROM app_events
+    WHERE (user_id IS NOT NULL OR subscriber_id IS NOT NULL) /*anonymous_id*/
     UNION ALL
     SELECT 'device_id', device_id, user_id, subscriber_id, type, occurred_at FROM app_events
+    WHERE (user_id IS NOT NULL OR subscriber_id IS NOT NULL) /*device_id*/
 ), claims AS (
     SELECT identifier_type, identifier_value, 'customer_id' AS known_type, user_id AS known_value,
            CASE WHEN type = 'identify' THEN 'identify' ELSE 'logged_in_event' END AS via,
@@ -64,13 +67,22 @@ GROUP BY ALL
 """
 
 
-def stitch_devices(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (links, audit) from the events in the warehouse and the current identity index.
+def stitch_devices(
+    con: duckdb.DuckDBPyConnection, scope: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (links, audit) from the events in the warehouse and the current identity index;
+    with `scope` (a table of identifier_type, identifier_value), for those identifiers only.
 
     links: identifier_type, identifier_value, profile_id, via, evidence, first/last_seen_at.
     audit: identifier_type, identifier_value, rule, profiles, evidence.
     """
-    claims = con.execute(_CLAIMS_SQL).df()
+    sql = _CLAIMS_SQL
+    for kind in ("anonymous_id", "device_id"):
+        only = (
+            f"AND {kind} IN (SELECT identifier_value FROM {scope} WHERE identifier_type = '{kind}')"
+        )
+        sql = sql.replace(f"/*{kind}*/", only if scope else "")
+    claims = con.execute(sql).df()
     audit = []
     blocked = claims["junk_identifier"] | claims["junk_known"]
     audit.append(_audit(claims[blocked], "blocked_value"))
