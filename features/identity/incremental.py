@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,7 +37,13 @@ import pandas as pd
 from features.errors import ContractError
 from features.identity.clusters import RELIABLE_BELOW, constrained_components
 from features.identity.collect import DIGESTS_SQL, read_display_records
-from features.identity.link_new import CANDIDATES, NEW, POOL, link_new_records, stage_new_records
+from features.identity.link_new import (
+    CANDIDATES,
+    NEW,
+    POOL,
+    link_new_records,
+    stage_new_records,
+)
 from features.identity.pipeline import KEY_SEPARATOR
 from features.identity.profiles import (
     assign_profile_ids,
@@ -137,10 +144,20 @@ def _temp(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> Non
     con.unregister("inc_frame")
 
 
-def _run(con: duckdb.DuckDBPyConnection, settings: Settings, base: dict, started: float):
-    started_at = datetime.now(UTC).replace(tzinfo=None)
-    clock = _Clock()
-    run_id = con.execute("SELECT COALESCE(MAX(run_id), 0) + 1 FROM identity_runs").fetchone()[0]
+@dataclass
+class _Relinked:
+    """What re-linking the loose records produced, ready to be written."""
+
+    records: pd.DataFrame  # display records of the scope with profile_id and low_evidence
+    profiles: pd.DataFrame  # their golden records
+    lineage: pd.DataFrame
+    new_ids: pd.DataFrame  # profile_id, issue_order
+    moved: pd.DataFrame  # key of every record whose profile id changed
+    counts: dict[str, int]
+
+
+def _relink(con, settings: Settings, base: dict, clock: _Clock) -> _Relinked:
+    """Score, cluster and name the loose records and the profiles they touch."""
     model = json.loads(Path(base["model_path"]).read_text())
     threshold = float(base["threshold_match_probability"])
     pins: dict[str, set[str]] = {}
@@ -169,33 +186,50 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, base: dict, started
     flags = records.groupby("profile_id")["low_evidence"].all().rename("low_evidence")
     profiles = profiles.merge(flags, left_on="profile_id", right_index=True)
     before = records.merge(previous.rename(columns={"profile_id": "before"}), on="key", how="left")
-    moved = before.loc[before["profile_id"] != before["before"], ["key"]]
-    new_ids = pd.DataFrame(
-        list(issued.items())[known_before:], columns=["profile_id", "issue_order"]
-    )
     clock.lap("profiles")
-    counts = con.execute(
+    (candidates, affected), = con.execute(
+        f"SELECT (SELECT COUNT(*) FROM {CANDIDATES}), (SELECT COUNT(*) FROM inc_affected)"
+    ).fetchall()  # fmt: skip
+    return _Relinked(
+        records, profiles, lineage,
+        pd.DataFrame(list(issued.items())[known_before:], columns=["profile_id", "issue_order"]),
+        before.loc[before["profile_id"] != before["before"], ["key"]],
+        {"candidates": candidates, "affected_profiles": affected, "scored_edges": scored,
+         "email_edges": len(edges) - scored, "refused_unions": refused,
+         "profiles_written": len(profiles)},
+    )  # fmt: skip
+
+
+def _run(con: duckdb.DuckDBPyConnection, settings: Settings, base: dict, started: float):
+    started_at = datetime.now(UTC).replace(tzinfo=None)
+    clock = _Clock()
+    run_id = con.execute("SELECT COALESCE(MAX(run_id), 0) + 1 FROM identity_runs").fetchone()[0]
+    new, changed, removed, loose = con.execute(
         "SELECT (SELECT COUNT(*) FILTER (WHERE is_new) FROM inc_changed), "
         "(SELECT COUNT(*) FILTER (WHERE NOT is_new) FROM inc_changed), "
-        "(SELECT COUNT(*) FROM inc_removed), (SELECT COUNT(*) FROM inc_loose), "
-        f"(SELECT COUNT(*) FROM {CANDIDATES}), (SELECT COUNT(*) FROM inc_affected)"
+        "(SELECT COUNT(*) FROM inc_removed), (SELECT COUNT(*) FROM inc_loose)"
     ).fetchone()
-    names = ("new_records", "changed_records", "removed_records", "relinked_records",
-             "candidates", "affected_profiles")  # fmt: skip
+    relinked = _relink(con, settings, base, clock) if loose else None
+    lineage = relinked.lineage if relinked else pd.DataFrame(columns=["kind"])
     report = ResolveReport(
         run_id=run_id, records=0, distinct_records=0, low_evidence_records=0, profiles=0,
-        threshold_match_probability=threshold, merged=int((lineage["kind"] == "merged").sum()),
+        threshold_match_probability=float(base["threshold_match_probability"]),
+        merged=int((lineage["kind"] == "merged").sum()),
         split=int((lineage["kind"] == "split").sum()), blocking_rules=base["blocking_rules"],
         model_path=base["model_path"], seconds=0.0, mode="incremental",
         contradiction_rates=base.get("contradiction_rates"),
         load_watermark=read_load_watermark(con),
-        incremental={"base_run_id": base["run_id"], **dict(zip(names, counts, strict=True)),
-                     "scored_edges": scored, "email_edges": len(edges) - scored,
-                     "refused_unions": refused, "profiles_written": len(profiles)},
+        incremental={"base_run_id": base["run_id"], "new_records": new,
+                     "changed_records": changed, "removed_records": removed,
+                     "relinked_records": loose, **(relinked.counts if relinked else {})},
     )  # fmt: skip
     con.begin()
     try:
-        _write(con, run_id, records, profiles, lineage, new_ids, moved)
+        if relinked:
+            _write(con, run_id, relinked)
+        else:  # only events may have changed
+            con.execute("CREATE OR REPLACE TEMP TABLE inc_moved (key VARCHAR)")
+            con.execute("CREATE OR REPLACE TEMP TABLE inc_old_ids (profile_id VARCHAR)")
         clock.lap("write")
         report.incremental["restitched_identifiers"] = _restitch(con, run_id, base)
         clock.lap("stitch")
@@ -211,8 +245,7 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, base: dict, started
     except Exception:
         con.rollback()
         raise
-    log.info("resolve run %d (incremental): %d records re-linked, %d profiles written",
-             run_id, counts[3], len(profiles))  # fmt: skip
+    log.info("resolve run %d (incremental): %d records re-linked", run_id, loose)
     return report
 
 
@@ -240,6 +273,8 @@ def _cluster(con, base, pins, edges, to_rep, loners) -> tuple[pd.DataFrame, int]
     existing = nodes.dropna(subset=["profile_id"])
     scope = set(nodes["record_id"])
     rates = base.get("contradiction_rates") or {}
+    if nodes.empty:  # nothing to link: only events may have changed
+        return pd.DataFrame({"key": loners, "cluster_id": loners}), 0
     components, refused = constrained_components(
         nodes,
         edges,
@@ -261,16 +296,18 @@ def _cluster(con, base, pins, edges, to_rep, loners) -> tuple[pd.DataFrame, int]
     return pd.concat(parts, ignore_index=True), refused
 
 
-def _write(con, run_id, records, profiles, lineage, new_ids, moved) -> None:
+def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> None:
     """Replace the scope's rows of every identity table (inside the caller's transaction)."""
     now = datetime.now(UTC).replace(tzinfo=None)
+    records = relinked.records
     identity = records[["key", "source", "record_id", "profile_id", "low_evidence"]]
     _temp(con, "inc_identity", identity.assign(run_id=run_id))
-    _temp(con, "inc_profiles", profiles)
+    _temp(con, "inc_profiles", relinked.profiles)
     _temp(con, "inc_index", build_identity_index(records))
-    _temp(con, "inc_moved", moved)
-    _temp(con, "inc_lineage", lineage.assign(run_id=run_id, recorded_at=now))
-    _temp(con, "inc_issued", new_ids.assign(run_id=run_id))
+    _temp(con, "inc_moved", relinked.moved.astype(str))
+    lineage = relinked.lineage.astype(str).assign(run_id=run_id, recorded_at=now)
+    _temp(con, "inc_lineage", lineage)
+    _temp(con, "inc_issued", relinked.new_ids.assign(run_id=run_id))
     scope = "(SELECT key FROM inc_excluded UNION ALL SELECT key FROM inc_affected_keys)"
     con.execute(
         "CREATE OR REPLACE TEMP TABLE inc_old_ids AS SELECT DISTINCT profile_id FROM "
