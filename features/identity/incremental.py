@@ -61,12 +61,14 @@ UNTRUSTED_NAME_SOURCES = frozenset({"orders"})  # as in resolve: a shipping name
 _ANONYMOUS = "('anonymous_id', 'device_id')"
 _DELTA_SQL = (
     f"CREATE OR REPLACE TEMP TABLE inc_current AS {DIGESTS_SQL}",
-    "CREATE OR REPLACE TEMP TABLE inc_changed AS SELECT c.key, r.key IS NULL AS is_new "
-    "FROM inc_current c LEFT JOIN identity_records r ON r.key = c.key "
-    "LEFT JOIN identity_record_digests d ON d.key = c.key "
-    "WHERE r.profile_id IS NULL OR d.digest IS DISTINCT FROM c.digest",
+    # New or changed: no stored digest, or another one; detached: a profile_id of NULL.
+    "CREATE OR REPLACE TEMP TABLE inc_changed AS SELECT key, key NOT IN "
+    "(SELECT key FROM identity_records) AS is_new FROM (SELECT c.key FROM inc_current c "
+    "ANTI JOIN identity_record_digests d ON d.key = c.key AND d.digest = c.digest UNION "
+    "SELECT key FROM identity_records WHERE profile_id IS NULL AND key IN "
+    "(SELECT key FROM inc_current))",
     "CREATE OR REPLACE TEMP TABLE inc_removed AS SELECT key FROM identity_records "
-    "WHERE key NOT IN (SELECT key FROM inc_current)",
+    "ANTI JOIN inc_current USING (key)",
     "CREATE OR REPLACE TEMP TABLE inc_loose AS SELECT key FROM inc_changed UNION SELECT key "
     "FROM identity_records WHERE key NOT IN (SELECT key FROM inc_removed) AND profile_id IN "
     "(SELECT profile_id FROM identity_records WHERE key IN "

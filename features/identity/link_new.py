@@ -111,7 +111,9 @@ def select_candidates(con: duckdb.DuckDBPyConnection, excluded: str, model: dict
     record of NEW, except those whose key is in table `excluded`."""
     rules = [r["blocking_rule"] for r in model["blocking_rules_to_generate_predictions"]]
     rules.append('l."email" = r."email"')  # exact-email edges need these even if unblocked
-    hits = " UNION ".join(f"SELECT r.key FROM {NEW} l JOIN {POOL} r ON {rule}" for rule in rules)
+    hits = " UNION ALL ".join(
+        f"SELECT r.key FROM {NEW} l JOIN {POOL} r ON {rule}" for rule in rules
+    )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS SELECT * FROM {POOL} "
         f"WHERE key IN ({hits}) AND key NOT IN (SELECT key FROM {excluded})"
@@ -150,7 +152,11 @@ def score_new_records(
     # One call instead of predict_within + predict_between: Splink's fixed cost per call (SQL
     # generation and parsing) is most of its time at this size.
     right = db_api.register(_keyed(pa.concat_tables([new, existing])), table_name="all_records")
-    linker = Linker(left, model, log_level=logging.ERROR)
+    # Only the probabilities are read, so Splink need not carry every column through; and the
+    # model was validated by the Splink that trained it. Both save a third of the time.
+    lean = {**model, "retain_matching_columns": False,
+            "retain_intermediate_calculation_columns": False}  # fmt: skip
+    linker = Linker(left, lean, log_level=logging.ERROR, validate_settings=False)
     for column, table in tf_tables.items():
         lookup = db_api.register(table, table_name=f"tf_lookup_{column}")
         linker.table_management.register_term_frequency_lookup(lookup, column)
