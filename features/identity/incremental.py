@@ -343,25 +343,31 @@ def _restitch(con: duckdb.DuckDBPyConnection, run_id: int, base: dict) -> int:
     """Re-stitch the cookies and devices with a claiming event loaded since the last run,
     claimed by a record whose profile changed (or that was removed), or linked to a profile
     that was rewritten. Returns how many identifiers were re-stitched."""
-    moved = (
-        "(SELECT substr(key, strpos(key, ':') + 1) FROM (SELECT key FROM inc_moved UNION ALL "
-        "SELECT key FROM inc_removed) WHERE key LIKE '{}:%')"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE inc_claimers AS SELECT split_part(key, ':', 1) AS source, "
+        "substr(key, strpos(key, ':') + 1) AS known FROM (SELECT key FROM inc_moved "
+        "UNION ALL SELECT key FROM inc_removed)"
     )
-    # Events that claim no known id are no evidence, so they cannot change a link.
-    claimed = (
-        "(user_id IS NOT NULL OR subscriber_id IS NOT NULL) AND "
-        f"(_load_id > {int(base['load_watermark'])} "
-        f"OR user_id IN {moved.format('shop_customers')} "
-        f"OR subscriber_id IN {moved.format('email_subscribers')})"
+    # Events that claim no known id are no evidence, so they cannot change a link. Loads are
+    # appended in order, so the _load_id branch skips all but the newest row groups.
+    hits = " UNION ALL ".join(
+        f"SELECT {{ids}} FROM {{events}} WHERE {condition}"
+        for condition in (
+            f"_load_id > {int(base['load_watermark'])} AND "
+            "(user_id IS NOT NULL OR subscriber_id IS NOT NULL)",
+            "user_id IN (SELECT known FROM inc_claimers WHERE source = 'shop_customers')",
+            "subscriber_id IN (SELECT known FROM inc_claimers WHERE source = 'email_subscribers')",
+        )
     )
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE inc_ids AS "
-        f"SELECT 'anonymous_id' AS identifier_type, anonymous_id AS identifier_value "
-        f"FROM web_events WHERE {claimed} "
-        f"UNION SELECT 'anonymous_id', anonymous_id FROM app_events WHERE {claimed} "
-        f"UNION SELECT 'device_id', device_id FROM app_events WHERE {claimed} "
-        "UNION SELECT identifier_type, identifier_value FROM anonymous_links "
-        "WHERE profile_id IN (SELECT profile_id FROM inc_old_ids)"
+        "CREATE OR REPLACE TEMP TABLE inc_ids AS WITH "
+        f"web AS ({hits.format(ids='anonymous_id', events='web_events')}), "
+        f"app AS ({hits.format(ids='anonymous_id, device_id', events='app_events')}) "
+        "SELECT 'anonymous_id' AS identifier_type, anonymous_id AS identifier_value FROM web "
+        "WHERE anonymous_id IS NOT NULL UNION SELECT 'anonymous_id', anonymous_id FROM app "
+        "WHERE anonymous_id IS NOT NULL UNION SELECT 'device_id', device_id FROM app "
+        "WHERE device_id IS NOT NULL UNION SELECT identifier_type, identifier_value "
+        "FROM anonymous_links WHERE profile_id IN (SELECT profile_id FROM inc_old_ids)"
     )
     count = int(con.execute("SELECT COUNT(*) FROM inc_ids").fetchone()[0])
     if not count:

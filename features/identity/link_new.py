@@ -111,12 +111,11 @@ def select_candidates(con: duckdb.DuckDBPyConnection, excluded: str, model: dict
     record of NEW, except those whose key is in table `excluded`."""
     rules = [r["blocking_rule"] for r in model["blocking_rules_to_generate_predictions"]]
     rules.append('l."email" = r."email"')  # exact-email edges need these even if unblocked
-    hits = " UNION ALL ".join(
-        f"SELECT r.key FROM {NEW} l JOIN {POOL} r ON {rule}" for rule in rules
-    )
+    # Row ids, not keys: deduplicating the hits of every rule is then an integer operation.
+    hits = " UNION ".join(f"SELECT r.rowid FROM {NEW} l JOIN {POOL} r ON {rule}" for rule in rules)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS SELECT * FROM {POOL} "
-        f"WHERE key IN ({hits}) AND key NOT IN (SELECT key FROM {excluded})"
+        f"WHERE rowid IN ({hits}) AND key NOT IN (SELECT key FROM {excluded})"
     )
 
 

@@ -61,7 +61,7 @@ SELECT c.identifier_type, c.identifier_value, c.known_type, c.via,
        LOWER(TRIM(c.known_value)) IN ({_JUNK_SQL}) AS junk_known,
        i.profile_id
 FROM claims c
-LEFT JOIN identity_index i
+LEFT JOIN (SELECT * FROM identity_index WHERE identifier_type IN ('customer_id', 'subscriber_id')) i
        ON i.identifier_type = c.known_type AND i.identifier_value = c.known_value
 GROUP BY ALL
 """
