@@ -46,7 +46,8 @@ def stage_new_records(
     frames, loners = [], []
     for source, frame in prepared.items():
         enough = has_enough_evidence(frame)
-        frames.append(frame[enough].assign(record_id=source + KEY_SEPARATOR + frame["record_id"]))
+        kept = frame[enough]
+        frames.append(kept.assign(record_id=source + KEY_SEPARATOR + kept["record_id"]))
         loners += [f"{source}{KEY_SEPARATOR}{r}" for r in frame.loc[~enough, "record_id"]]
     types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {POOL})").fetchall())
     columns = [c for c in types if c not in ("key", "profile_id")]

@@ -62,6 +62,30 @@ def _shop_record_of_a_big_profile(home: Path) -> tuple[str, str]:
     return row
 
 
+def _assert_consistent(home: Path) -> None:
+    """Every identity table agrees with identity_records, as after a full run."""
+    checks = {
+        "duplicate keys": "SELECT COUNT(*) - COUNT(DISTINCT key) FROM identity_records",
+        "records without a profile row": "SELECT COUNT(*) FROM identity_records WHERE "
+        "profile_id NOT IN (SELECT profile_id FROM profiles)",
+        "profiles without records": "SELECT COUNT(*) FROM profiles WHERE profile_id NOT IN "
+        "(SELECT profile_id FROM identity_records)",
+        "wrong record counts": "SELECT COUNT(*) FROM profiles p JOIN (SELECT profile_id, "
+        "COUNT(*) AS n FROM identity_records GROUP BY 1) r USING (profile_id) "
+        "WHERE p.record_count <> r.n",
+        "index entries of no profile": "SELECT COUNT(*) FROM identity_index WHERE profile_id "
+        "NOT IN (SELECT profile_id FROM profiles)",
+        "pool records of another profile": "SELECT COUNT(*) FROM identity_match_records m "
+        "JOIN identity_records r USING (key) WHERE m.profile_id <> r.profile_id",
+        "pool records no longer resolved": "SELECT COUNT(*) FROM identity_match_records "
+        "WHERE key NOT IN (SELECT key FROM identity_records)",
+        "stitched to no profile": "SELECT COUNT(*) FROM anonymous_links WHERE profile_id NOT IN "
+        "(SELECT profile_id FROM profiles)",
+    }
+    found = {name: query_warehouse(home, sql)[0][0] for name, sql in checks.items()}
+    assert not any(found.values()), found
+
+
 def _assignments(home: Path) -> pd.DataFrame:
     rows = query_warehouse(home, "SELECT key, source, record_id, profile_id FROM identity_records")
     return pd.DataFrame(rows, columns=["key", "source", "record_id", "profile_id"])
@@ -121,6 +145,7 @@ def copy_of_incremental(homes, tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_incremental_equals_full_within_tolerance(homes, small_world) -> None:
+    _assert_consistent(homes["full"])  # the checks hold for a full run
     inc, full = _assignments(homes["incremental"]), _assignments(homes["full"])
     assert len(inc) == len(full)
     both = inc.merge(full, on="key", suffixes=("_inc", "_full"))
@@ -150,7 +175,13 @@ def test_run_is_recorded_with_mode_counts_and_seconds(homes) -> None:
         homes["incremental"], f"SELECT report FROM identity_runs WHERE run_id = {report['run_id']}"
     )
     assert json.loads(stored) == report
-    assert report["records"] == len(_assignments(homes["incremental"]))
+    _assert_consistent(homes["incremental"])
+    assignments = _assignments(homes["incremental"])
+    assert report["records"] == len(assignments)
+    [(profiles, records)] = query_warehouse(
+        homes["incremental"], "SELECT COUNT(*), SUM(record_count) FROM profiles"
+    )
+    assert (profiles, records) == (report["profiles"], report["records"])
 
 
 @pytest.mark.slow
@@ -266,6 +297,23 @@ def test_nothing_new_changes_nothing(copy_of_incremental) -> None:
 
 
 @pytest.mark.slow
+def test_a_delta_of_one_low_evidence_record_adds_one_flagged_profile(copy_of_incremental) -> None:
+    home = copy_of_incremental
+    folder = _write(home.parent / "loner", "crm_contacts.csv", LONER.replace("inc_lone_1", "x_1"))
+    ingest_folder(load_settings(home=home), folder)
+    report = resolve_incremental(load_settings(home=home))
+    assert (report.incremental["new_records"], report.incremental["profiles_written"]) == (1, 1)
+    [(profile_id, low)] = query_warehouse(
+        home, "SELECT profile_id, low_evidence FROM identity_records WHERE record_id = 'x_1'"
+    )
+    assert low is True
+    assert query_warehouse(
+        home, f"SELECT record_count, low_evidence FROM profiles WHERE profile_id = '{profile_id}'"
+    ) == [(1, True)]
+    _assert_consistent(home)
+
+
+@pytest.mark.slow
 def test_changed_record_is_relinked_and_removed_record_drops_out(copy_of_incremental) -> None:
     home = copy_of_incremental
     profile_id, key = _shop_record_of_a_big_profile(home)
@@ -314,6 +362,7 @@ def test_changed_record_is_relinked_and_removed_record_drops_out(copy_of_increme
     assert query_warehouse(
         home, f"SELECT COUNT(*) FROM profiles WHERE profile_id = '{gone_profile}'"
     ) == [(0,)]
+    _assert_consistent(home)
 
 
 @pytest.mark.slow
@@ -349,6 +398,7 @@ def test_unmerge_pins_hold_in_incremental_runs(copy_of_incremental) -> None:
         )
     }
     assert not together & others
+    _assert_consistent(home)
 
 
 @pytest.mark.slow
