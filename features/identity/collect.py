@@ -89,9 +89,6 @@ DIGESTS_SQL = (
     "SELECT source || ':' || record_id AS key, hash(first_name, last_name, dob, email, phone, "
     f"postcode, city, address, seen_at) AS digest FROM ({_SQL})"
 )
-DIGESTS_TABLE_SQL = (
-    "CREATE TABLE IF NOT EXISTS identity_record_digests (key VARCHAR, digest UBIGINT)"
-)
 
 
 def save_record_digests(con: duckdb.DuckDBPyConnection) -> None:
