@@ -85,10 +85,25 @@ def read_display_records(con: duckdb.DuckDBPyConnection, keys: str) -> pd.DataFr
 
 # One digest per record of everything resolve reads from it: a record whose digest differs
 # from the one stored at the last run has changed since (ingest upserts rows by key).
-DIGESTS_SQL = (
-    "SELECT source || ':' || record_id AS key, hash(first_name, last_name, dob, email, phone, "
-    f"postcode, city, address, seen_at) AS digest FROM ({_SQL})"
+_DIGEST = (
+    "source || ':' || record_id AS key, hash(first_name, last_name, dob, email, phone, postcode, "
+    "city, address, seen_at) AS digest"
 )
+DIGESTS_SQL = f"SELECT {_DIGEST} FROM ({_SQL})"
+# Keys of every current record, and of those loaded after ingest load {since}: ingest stamps
+# each row it inserts or upserts with its load id (`_load_id`), so only those can have changed.
+KEYS_SQL = (
+    "SELECT 'shop_customers:' || customer_id AS key FROM shop_customers WHERE {where} "
+    "UNION ALL SELECT 'crm_contacts:' || contact_id FROM crm_contacts WHERE {where} "
+    "UNION ALL SELECT 'email_subscribers:' || subscriber_id FROM email_subscribers WHERE {where} "
+    "UNION ALL SELECT 'orders:' || order_id FROM orders WHERE customer_id IS NULL AND {where}"
+)
+
+
+def changed_digests_sql(since: int) -> str:
+    """SQL of (key, digest) of the records loaded after ingest load `since`."""
+    fresh = KEYS_SQL.format(where=f"_load_id > {int(since)}")
+    return f"SELECT {_DIGEST} FROM ({_SQL}) WHERE source || ':' || record_id IN ({fresh})"
 
 
 def save_record_digests(con: duckdb.DuckDBPyConnection) -> None:

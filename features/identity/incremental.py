@@ -1,10 +1,11 @@
 """`cdp resolve --incremental`: link what changed since the last run; rewrite only what it touches.
 
-Re-linked ("loose") records: new keys, changed records (their digest differs from the one stored
-at the last run: ingest upserts rows by key), detached records (profile NULL), and every other
-record of a profile that lost one (changed or removed), since without it the profile may fall
-apart. They are scored with the last full run's model and threshold, never retrained, against
-the existing records sharing a blocking key and against each other, plus exact-email edges
+Re-linked ("loose") records: new keys, changed records (loaded again since the last run, as
+ingest stamps every row it upserts with its load id, and with a digest that differs from the
+one stored then), detached records (profile NULL), and every other record of a profile that
+lost one (changed, or removed from its table), since without it the profile may fall apart.
+They are scored with the last full run's model and threshold, never retrained, against the
+existing records sharing a blocking key and against each other, plus exact-email edges
 (features.identity.link_new). Existing profiles at the other end of an edge are "affected":
 they enter the clustering whole (`groups`: their own run already checked them) with the loose
 records, and the same constrained clustering joins along the edges strongest first, refusing
@@ -36,7 +37,7 @@ import pandas as pd
 
 from features.errors import ContractError
 from features.identity.clusters import RELIABLE_BELOW, constrained_components
-from features.identity.collect import DIGESTS_SQL, read_display_records
+from features.identity.collect import KEYS_SQL, changed_digests_sql, read_display_records
 from features.identity.link_new import (
     CANDIDATES,
     NEW,
@@ -59,23 +60,28 @@ log = logging.getLogger("cdp.identity")
 MAX_DELTA = 0.2
 UNTRUSTED_NAME_SOURCES = frozenset({"orders"})  # as in resolve: a shipping name is not the buyer's
 _ANONYMOUS = "('anonymous_id', 'device_id')"
-_DELTA_SQL = (
-    f"CREATE OR REPLACE TEMP TABLE inc_current AS {DIGESTS_SQL}",
-    # New or changed: no stored digest, or another one; detached: a profile_id of NULL.
-    "CREATE OR REPLACE TEMP TABLE inc_changed AS SELECT key, key NOT IN "
-    "(SELECT key FROM identity_records) AS is_new FROM (SELECT c.key FROM inc_current c "
-    "ANTI JOIN identity_record_digests d ON d.key = c.key AND d.digest = c.digest UNION "
-    "SELECT key FROM identity_records WHERE profile_id IS NULL AND key IN "
-    "(SELECT key FROM inc_current))",
-    "CREATE OR REPLACE TEMP TABLE inc_removed AS SELECT key FROM identity_records "
-    "ANTI JOIN inc_current USING (key)",
-    "CREATE OR REPLACE TEMP TABLE inc_loose AS SELECT key FROM inc_changed UNION SELECT key "
-    "FROM identity_records WHERE key NOT IN (SELECT key FROM inc_removed) AND profile_id IN "
-    "(SELECT profile_id FROM identity_records WHERE key IN "
-    "(SELECT key FROM inc_changed UNION ALL SELECT key FROM inc_removed))",
-    "CREATE OR REPLACE TEMP TABLE inc_excluded AS "
-    "SELECT key FROM inc_loose UNION SELECT key FROM inc_removed",
-)
+
+
+def _delta_sql(watermark: int) -> tuple[str, ...]:
+    """Temp tables of the records to re-link, from the records loaded after `watermark`."""
+    return (
+        f"CREATE OR REPLACE TEMP TABLE inc_keys AS {KEYS_SQL.format(where='TRUE')}",
+        f"CREATE OR REPLACE TEMP TABLE inc_current AS {changed_digests_sql(watermark)}",
+        # New or changed: no stored digest, or another one; detached: a profile_id of NULL.
+        "CREATE OR REPLACE TEMP TABLE inc_changed AS SELECT key, key NOT IN "
+        "(SELECT key FROM identity_records) AS is_new FROM (SELECT c.key FROM inc_current c "
+        "ANTI JOIN identity_record_digests d ON d.key = c.key AND d.digest = c.digest UNION "
+        "SELECT key FROM identity_records WHERE profile_id IS NULL AND key IN "
+        "(SELECT key FROM inc_keys))",
+        "CREATE OR REPLACE TEMP TABLE inc_removed AS SELECT key FROM identity_records "
+        "ANTI JOIN inc_keys USING (key)",
+        "CREATE OR REPLACE TEMP TABLE inc_loose AS SELECT key FROM inc_changed UNION SELECT key "
+        "FROM identity_records WHERE key NOT IN (SELECT key FROM inc_removed) AND profile_id IN "
+        "(SELECT profile_id FROM identity_records WHERE key IN "
+        "(SELECT key FROM inc_changed UNION ALL SELECT key FROM inc_removed))",
+        "CREATE OR REPLACE TEMP TABLE inc_excluded AS "
+        "SELECT key FROM inc_loose UNION SELECT key FROM inc_removed",
+    )
 
 
 def resolve_incremental(settings: Settings, *, max_delta: float = MAX_DELTA) -> ResolveReport:
@@ -85,10 +91,10 @@ def resolve_incremental(settings: Settings, *, max_delta: float = MAX_DELTA) -> 
         con.execute(PINS_SQL)
         base, reason = _read_base(con)
         if base is not None:
-            for sql in _DELTA_SQL:
+            for sql in _delta_sql(base["load_watermark"]):
                 con.execute(sql)
             total, changed, removed = con.execute(
-                "SELECT (SELECT COUNT(*) FROM inc_current), (SELECT COUNT(*) FROM inc_changed), "
+                "SELECT (SELECT COUNT(*) FROM inc_keys), (SELECT COUNT(*) FROM inc_changed), "
                 "(SELECT COUNT(*) FROM inc_removed)"
             ).fetchone()
             if total == 0:
@@ -231,7 +237,6 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, base: dict, started
             _write(con, run_id, relinked)
         else:  # only events may have changed
             con.execute("CREATE OR REPLACE TEMP TABLE inc_moved (key VARCHAR)")
-            con.execute("CREATE OR REPLACE TEMP TABLE inc_old_ids (profile_id VARCHAR)")
         clock.lap("write")
         report.incremental["restitched_identifiers"] = _restitch(con, run_id, base)
         clock.lap("stitch")
@@ -330,9 +335,8 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> 
         f"INSERT INTO {POOL} BY NAME SELECT n.*, i.profile_id FROM {NEW} n "
         "JOIN inc_identity i ON i.key = n.key",
         "DELETE FROM identity_record_digests WHERE key IN "
-        "(SELECT key FROM inc_changed UNION ALL SELECT key FROM inc_removed)",
-        "INSERT INTO identity_record_digests SELECT key, digest FROM inc_current "
-        "WHERE key IN (SELECT key FROM inc_changed)",
+        "(SELECT key FROM inc_current UNION ALL SELECT key FROM inc_removed)",
+        "INSERT INTO identity_record_digests SELECT key, digest FROM inc_current",
         "INSERT INTO profile_lineage BY NAME SELECT * FROM inc_lineage",
         "INSERT INTO profile_ids_issued BY NAME SELECT * FROM inc_issued",
     ):
@@ -340,9 +344,10 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> 
 
 
 def _restitch(con: duckdb.DuckDBPyConnection, run_id: int, base: dict) -> int:
-    """Re-stitch the cookies and devices with a claiming event loaded since the last run,
-    claimed by a record whose profile changed (or that was removed), or linked to a profile
-    that was rewritten. Returns how many identifiers were re-stitched."""
+    """Re-stitch the cookies and devices with a claiming event loaded since the last run, or
+    claimed by a record whose profile id changed (or that was removed): a link or refusal
+    depends only on the claims and on the claimers' profile ids. Returns how many identifiers
+    were re-stitched."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE inc_claimers AS SELECT split_part(key, ':', 1) AS source, "
         "substr(key, strpos(key, ':') + 1) AS known FROM (SELECT key FROM inc_moved "
@@ -366,8 +371,7 @@ def _restitch(con: duckdb.DuckDBPyConnection, run_id: int, base: dict) -> int:
         "SELECT 'anonymous_id' AS identifier_type, anonymous_id AS identifier_value FROM web "
         "WHERE anonymous_id IS NOT NULL UNION SELECT 'anonymous_id', anonymous_id FROM app "
         "WHERE anonymous_id IS NOT NULL UNION SELECT 'device_id', device_id FROM app "
-        "WHERE device_id IS NOT NULL UNION SELECT identifier_type, identifier_value "
-        "FROM anonymous_links WHERE profile_id IN (SELECT profile_id FROM inc_old_ids)"
+        "WHERE device_id IS NOT NULL"
     )
     count = int(con.execute("SELECT COUNT(*) FROM inc_ids").fetchone()[0])
     if not count:
