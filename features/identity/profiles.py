@@ -111,7 +111,10 @@ def joined_labels(data: pd.DataFrame, by: str | list[str], column: str) -> pd.Se
     labels = sorted(data[column].dropna().unique())
     grouped = data.assign(**{f"_is_{i}": data[column] == v for i, v in enumerate(labels)})
     hits = grouped.groupby(by)[[f"_is_{i}" for i in range(len(labels))]].any()
-    mask = sum(hits[f"_is_{i}"].astype("int64") * (1 << i) for i in range(len(labels)))
+    mask = sum(
+        (hits[f"_is_{i}"].astype("int64") * (1 << i) for i in range(len(labels))),
+        start=pd.Series(0, index=hits.index, dtype="int64"),  # no rows: an empty Series, not 0
+    )
     names = {
         code: ",".join(label for i, label in enumerate(labels) if code >> i & 1)
         for code in range(1 << len(labels))

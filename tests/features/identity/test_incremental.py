@@ -322,6 +322,18 @@ def test_a_delta_of_one_low_evidence_record_adds_one_flagged_profile(copy_of_inc
 
 
 @pytest.mark.slow
+def test_new_events_whose_claims_are_all_refused_are_audited(copy_of_incremental) -> None:
+    home = copy_of_incremental
+    events = EVENTS + "x_e1,x_cookie,x_device,0,identify,,ios,2025-05-01T10:00:00Z\n"
+    ingest_folder(load_settings(home=home), _write(home.parent / "junk", "app_events.csv", events))
+    report = resolve_incremental(load_settings(home=home))
+    assert report.incremental["restitched_identifiers"] == 2  # the cookie and the device
+    audit = dict(query_warehouse(home, "SELECT identifier_value, rule FROM stitching_audit"))
+    assert audit["x_device"] == audit["x_cookie"] == "blocked_value"  # user id '0' is junk
+    _assert_consistent(home)
+
+
+@pytest.mark.slow
 def test_changed_record_is_relinked_and_removed_record_drops_out(copy_of_incremental) -> None:
     home = copy_of_incremental
     profile_id, key = _shop_record_of_a_big_profile(home)
