@@ -220,21 +220,44 @@ def link(
 def resolve(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
+    incremental: Annotated[
+        bool,
+        typer.Option(
+            "--incremental",
+            help="Link only records new or changed since the last run, with the last full "
+            "run's model; runs in full (and says why) when there is nothing to build on.",
+        ),
+    ] = False,
 ) -> None:
     """Resolve known-person records into unified profiles with stable ids (Splink)."""
-    from features.identity.resolve import resolve_profiles
+    if incremental:
+        from features.identity.incremental import resolve_incremental as run_resolve
+    else:
+        from features.identity.resolve import resolve_profiles as run_resolve
 
     with console.status("resolving identities"):
-        report = resolve_profiles(settings_from(ctx))
+        report = run_resolve(settings_from(ctx))
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
-    else:
+        return
+    if report.mode == "incremental":
+        counts = report.incremental or {}
         out.print(
-            f"run {report.run_id}: {report.records:,} records -> {report.profiles:,} profiles "
-            f"(threshold {report.threshold_match_probability:.3f}, {report.merged} merged, "
-            f"{report.split} split, {report.low_evidence_records:,} low-evidence) "
-            f"in {report.seconds:.1f}s"
+            f"run {report.run_id} (incremental on run {counts.get('base_run_id')}): "
+            f"{counts.get('new_records', 0):,} new, {counts.get('changed_records', 0):,} changed, "
+            f"{counts.get('removed_records', 0):,} removed records; "
+            f"{counts.get('profiles_written', 0):,} profiles written, {report.merged} merged, "
+            f"{report.split} split; {report.profiles:,} profiles in all, in {report.seconds:.1f}s"
         )
+        return
+    if report.note:
+        out.print(report.note, highlight=False)
+    out.print(
+        f"run {report.run_id}: {report.records:,} records -> {report.profiles:,} profiles "
+        f"(threshold {report.threshold_match_probability:.3f}, {report.merged} merged, "
+        f"{report.split} split, {report.low_evidence_records:,} low-evidence) "
+        f"in {report.seconds:.1f}s"
+    )
 
 
 def _reset_home(settings: Settings) -> None:
@@ -311,5 +334,5 @@ def main() -> None:
     try:
         app()
     except CdpError as exc:
-        console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -18,6 +18,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from features.identity.canonical import name_aliases
+from features.identity.metrics import jaro_winkler
 
 
 def consistent_identifier_edges(records: pd.DataFrame, column: str) -> pd.DataFrame:
@@ -61,35 +62,6 @@ def _compatible(first_names: np.ndarray) -> bool:
         if not common:
             return False
     return True
-
-
-def jaro_winkler(a: str, b: str) -> float:
-    """Jaro-Winkler similarity (prefix scale 0.1, up to 4 characters), as Splink's levels use."""
-    if a == b:
-        return 1.0
-    if not a or not b:
-        return 0.0
-    window = max(max(len(a), len(b)) // 2 - 1, 0)
-    matched_b = [False] * len(b)
-    matches_a = []
-    for i, ca in enumerate(a):
-        for j in range(max(0, i - window), min(len(b), i + window + 1)):
-            if not matched_b[j] and b[j] == ca:
-                matched_b[j] = True
-                matches_a.append(ca)
-                break
-    m = len(matches_a)
-    if m == 0:
-        return 0.0
-    matches_b = [cb for cb, used in zip(b, matched_b, strict=True) if used]
-    transpositions = sum(x != y for x, y in zip(matches_a, matches_b, strict=True)) / 2
-    jaro = (m / len(a) + m / len(b) + (m - transpositions) / m) / 3
-    prefix = 0
-    for ca, cb in zip(a[:4], b[:4], strict=False):
-        if ca != cb:
-            break
-        prefix += 1
-    return jaro + prefix * 0.1 * (1 - jaro)
 
 
 NAME_SIMILARITY = 0.75  # below this two given names are different names, not one name mistyped
@@ -161,6 +133,7 @@ def constrained_union(
     check_names: bool = True,
     check_dates: bool = True,
     cannot_link: dict[str, set[str]] | None = None,
+    groups: pd.Series | None = None,
 ) -> tuple[pd.Series, int]:
     """Connected components that refuse a union contradicting hard facts, edge by edge.
 
@@ -170,7 +143,9 @@ def constrained_union(
     order carrying the buyer's email and the recipient's name), nor can a household's shared
     surname and address merge its members. `trusted_names` marks records whose name is the
     person's own (False for a shipping name). `cannot_link` maps a record id to ids it must
-    never share a cluster with (pinned unmerge decisions). Returns (cluster id per record id,
+    never share a cluster with (pinned unmerge decisions). `groups` (record id -> label) joins
+    records that must start together, unchecked: an existing profile, which its own run already
+    checked, when new records are linked to it incrementally. Returns (cluster id per record id,
     refusals).
     """
     ids = np.sort(pd.unique(records["record_id"]))
@@ -226,6 +201,23 @@ def constrained_union(
             forbidden.get(b, set()) & members.get(a, set())
         )
 
+    def join(a: int, b: int) -> None:
+        keep, drop = min(a, b), max(a, b)
+        parent[drop] = keep
+        names[keep] |= names.pop(drop)
+        dates[keep] |= dates.pop(drop)
+        if drop in members or keep in members:
+            members[keep] = members.get(keep, {keep}) | members.pop(drop, {drop})
+            forbidden[keep] = forbidden.get(keep, set()) | forbidden.pop(drop, set())
+
+    first_of_group: dict = {}
+    for record_id, label in (
+        zip(groups.index, groups.to_numpy(), strict=True) if groups is not None else ()
+    ):
+        i = index[record_id]
+        a, b = find(first_of_group.setdefault(label, i)), find(i)
+        if a != b:
+            join(a, b)
     ordered = edges.sort_values(["strength", "unique_id_l", "unique_id_r"],
                                 ascending=[False, True, True], kind="stable")  # fmt: skip
     refused = 0
@@ -236,13 +228,7 @@ def constrained_union(
         if contradicts(a, b):
             refused += 1
             continue
-        keep, drop = min(a, b), max(a, b)
-        parent[drop] = keep
-        names[keep] |= names.pop(drop)
-        dates[keep] |= dates.pop(drop)
-        if drop in members or keep in members:
-            members[keep] = members.get(keep, {keep}) | members.pop(drop, {drop})
-            forbidden[keep] = forbidden.get(keep, set()) | forbidden.pop(drop, set())
+        join(a, b)
     roots = np.array([find(i) for i in range(len(ids))])
     return pd.Series(ids[roots], index=ids), refused
 
@@ -255,13 +241,20 @@ def constrained_components(
     check_names: bool = True,
     check_dates: bool = True,
     cannot_link: dict[str, set[str]] | None = None,
+    groups: pd.Series | None = None,
 ) -> tuple[pd.Series, int]:
     """`constrained_union`, with the same result, at the cost of plain connected components.
 
     A union can only be refused inside a connected component holding two different own names,
     two different birth dates or a pinned record; every other component (nearly all) is taken
-    whole. The edge-by-edge union runs on the rest only, with the same edge order.
+    whole. The edge-by-edge union runs on the rest only, with the same edge order. With
+    `groups` (an incremental run's small scope) the edge-by-edge union runs on everything.
     """
+    if groups is not None:
+        return constrained_union(
+            records, edges, trusted_names, check_names=check_names, check_dates=check_dates,
+            cannot_link=cannot_link, groups=groups,
+        )  # fmt: skip
     ids = np.sort(pd.unique(records["record_id"]))
     position = pd.Index(ids)
     left = position.get_indexer(edges["unique_id_l"])

@@ -42,12 +42,6 @@ SELECT 'orders', order_id, ship_first_name, ship_last_name, NULL, guest_email, N
 FROM orders WHERE customer_id IS NULL
 """
 
-# Display form (as ingest normalised the values) with the key of every identity table.
-DISPLAY_SQL = f"""
-SELECT source, record_id, first_name, last_name, dob AS date_of_birth, email, phone, postcode,
-       city, address AS address_line, seen_at, source || ':' || record_id AS key
-FROM ({_SQL}) AS person_records
-"""
 
 ROLES = {
     "record_id": "record_id", "first_name": "first_name", "last_name": "last_name", "dob": "dob",
@@ -56,17 +50,46 @@ ROLES = {
 }  # fmt: skip
 
 
+def display_sql(keys: str | None = None) -> str:
+    """SQL of the display records (values as ingest normalised them) with the key of every
+    identity table; only those whose key is in table or view `keys` (column `key`), if given."""
+    sql = f"""
+        SELECT source, record_id, first_name, last_name, dob AS date_of_birth, email, phone,
+               postcode, city, address AS address_line, seen_at,
+               source || ':' || record_id AS key
+        FROM ({_SQL}) AS person_records"""
+    if keys is not None:
+        sql += f" WHERE source || ':' || record_id IN (SELECT key FROM {keys})"
+    return sql
+
+
 def collect_person_records(
-    con: duckdb.DuckDBPyConnection, phone_region: str
+    con: duckdb.DuckDBPyConnection, phone_region: str, keys: str | None = None
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """(display records, prepared records per source) for every known-person record.
+    """(display records, prepared records per source) for every known-person record, or only
+    for those whose key is in the table or view named `keys` (column `key`).
 
     Display records keep the values as ingest normalised them (for golden records and the
     identity index); prepared records hold the matching forms.
     """
-    display = con.execute(DISPLAY_SQL).df()
+    display = con.execute(display_sql(keys)).df()
+    prepared = _prepare(display, phone_region)
+    voters = None
+    if keys is not None:
+        # A buyer's name is voted on by every record under the order's email, not only by the
+        # records being re-linked.
+        neighbours = con.execute(
+            f"SELECT * FROM ({display_sql(None)}) AS d WHERE email IN (SELECT email FROM"
+            f" ({display_sql(keys)}) AS k) AND key NOT IN (SELECT key FROM {keys})"
+        ).df()
+        voters = _prepare(neighbours, phone_region) if len(neighbours) else None
+    attribute_buyer_names(prepared, voters=voters)
+    return display, prepared
+
+
+def _prepare(display: pd.DataFrame, phone_region: str) -> dict[str, pd.DataFrame]:
     matching = display.rename(columns={"date_of_birth": "dob", "address_line": "address"})
-    prepared = {
+    return {
         source: prepare_records(
             part.reset_index(drop=True),
             ROLES,
@@ -76,8 +99,39 @@ def collect_person_records(
         )
         for source, part in matching.groupby("source", sort=True)
     }
-    attribute_buyer_names(prepared)
-    return display, prepared
+
+
+def read_display_records(con: duckdb.DuckDBPyConnection, keys: str) -> pd.DataFrame:
+    """Display records (no matching forms) of the keys in table or view `keys`."""
+    return con.execute(display_sql(keys)).df()
+
+
+# One digest per record of everything resolve reads from it: a record whose digest differs
+# from the one stored at the last run has changed since (ingest upserts rows by key).
+_DIGEST = (
+    "source || ':' || record_id AS key, hash(first_name, last_name, dob, email, phone, postcode, "
+    "city, address, seen_at) AS digest"
+)
+DIGESTS_SQL = f"SELECT {_DIGEST} FROM ({_SQL})"
+# Keys of every current record, and of those loaded after ingest load {since}: ingest stamps
+# each row it inserts or upserts with its load id (`_load_id`), so only those can have changed.
+KEYS_SQL = (
+    "SELECT 'shop_customers:' || customer_id AS key FROM shop_customers WHERE {where} "
+    "UNION ALL SELECT 'crm_contacts:' || contact_id FROM crm_contacts WHERE {where} "
+    "UNION ALL SELECT 'email_subscribers:' || subscriber_id FROM email_subscribers WHERE {where} "
+    "UNION ALL SELECT 'orders:' || order_id FROM orders WHERE customer_id IS NULL AND {where}"
+)
+
+
+def changed_digests_sql(since: int) -> str:
+    """SQL of (key, digest) of the records loaded after ingest load `since`."""
+    fresh = KEYS_SQL.format(where=f"_load_id > {int(since)}")
+    return f"SELECT {_DIGEST} FROM ({_SQL}) WHERE source || ':' || record_id IN ({fresh})"
+
+
+def save_record_digests(con: duckdb.DuckDBPyConnection) -> None:
+    """Store the digest of every current person record (`identity_record_digests`)."""
+    con.execute(f"CREATE OR REPLACE TABLE identity_record_digests AS {DIGESTS_SQL}")
 
 
 def has_enough_evidence(prepared: pd.DataFrame) -> pd.Series:
@@ -94,7 +148,11 @@ def has_enough_evidence(prepared: pd.DataFrame) -> pd.Series:
     return present("email") | present("phone") | (full_name & anchored)
 
 
-def attribute_buyer_names(prepared: dict[str, pd.DataFrame], guest_source: str = "orders") -> int:
+def attribute_buyer_names(
+    prepared: dict[str, pd.DataFrame],
+    guest_source: str = "orders",
+    voters: dict[str, pd.DataFrame] | None = None,
+) -> int:
     """Give a guest order its buyer's name where the order's email names someone else.
 
     Every record holding an email votes for its (first, last) name, a record of an account
@@ -102,12 +160,15 @@ def attribute_buyer_names(prepared: dict[str, pd.DataFrame], guest_source: str =
     has fewer votes under its own email than that email's leading name was shipped to someone
     else; the leading name is the buyer's. Edits `prepared[guest_source]` in place; returns how
     many orders were re-attributed. Ties keep the shipping name: no evidence either way.
+    `voters` (same shape as `prepared`) vote without being edited: the records already linked,
+    when only new ones are being prepared.
     """
     orders = prepared.get(guest_source)
     if orders is None or orders.empty or "email" not in orders.columns:
         return 0
     votes = []
-    for source, frame in prepared.items():
+    voting = [*prepared.items(), *(voters or {}).items()]
+    for source, frame in voting:
         if "email" not in frame.columns or frame.empty:
             continue
         named = frame[frame["email"].notna() & frame["first_name"].notna()]

@@ -18,7 +18,12 @@ import duckdb
 import pandas as pd
 
 from features.errors import ContractError
-from features.identity.collect import DISPLAY_SQL, collect_person_records, has_enough_evidence
+from features.identity.collect import (
+    collect_person_records,
+    display_sql,
+    has_enough_evidence,
+    save_record_digests,
+)
 from features.identity.pipeline import Clustering, cluster_tables
 from features.identity.profiles import assign_profile_ids, golden_records_sql, identity_index_sql
 from features.identity.records import match_columns
@@ -69,6 +74,10 @@ class ResolveReport:
     mlflow_run_id: str | None = None
     phase_seconds: dict[str, float] | None = None
     phase_peak_mb: dict[str, int] | None = None
+    mode: str = "full"  # or "incremental" (features.identity.incremental)
+    load_watermark: int | None = None  # last ingest load this run has seen
+    note: str | None = None  # e.g. why an incremental request ran in full
+    incremental: dict | None = None  # counts of an incremental run
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict for JSON."""
@@ -134,7 +143,7 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
         con.register("mapping_now", mapping.assign(low_evidence=mapping["key"].isin(set(loners))))
         con.execute(
             "CREATE OR REPLACE TEMP TABLE resolved_records AS SELECT d.*, m.profile_id,"
-            f" m.low_evidence FROM ({DISPLAY_SQL}) AS d JOIN mapping_now AS m USING (key)"
+            f" m.low_evidence FROM ({display_sql()}) AS d JOIN mapping_now AS m USING (key)"
         )
         con.unregister("mapping_now")
         watch.lap("profiles")
@@ -153,6 +162,7 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
             blocking_rules=clustering.blocking_rules,
             model_path=str(model_path),
             seconds=round(time.perf_counter() - started, 2),
+            load_watermark=read_load_watermark(con),
         )
         new_ids = pd.DataFrame(
             [(p, order, run_id) for p, order in issued.items() if p not in known_before],
@@ -165,10 +175,6 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
         report.mlflow_run_id = log_identity_run(settings, report.to_dict(), clustering.settings,
                                                 charts)  # fmt: skip
         watch.lap("track")
-        con.execute(
-            "UPDATE identity_runs SET report = ? WHERE run_id = ?",
-            [json.dumps(report.to_dict()), run_id],
-        )
         report.phase_seconds = {**watch.phases, **clustering.phase_seconds}
         report.phase_seconds.pop("cluster_total", None)
         report.phase_peak_mb = {**watch.peak_mb, **clustering.phase_peak_mb}
@@ -226,6 +232,7 @@ def _write(
         # Stitching reads the index just written, in the same transaction.
         linked, refused = write_stitching(con, run_id)
         report.stitched_identifiers, report.refused_identifiers = linked, refused
+        save_record_digests(con)  # what the next incremental run compares against
         if len(lineage):
             con.register("lineage_now", lineage)
             con.execute("INSERT INTO profile_lineage SELECT * FROM lineage_now")
@@ -240,6 +247,11 @@ def _write(
     except Exception:
         con.rollback()
         raise
+
+
+def read_load_watermark(con: duckdb.DuckDBPyConnection) -> int:
+    """The newest ingest load id: rows loaded after it (column `_load_id`) are new to a run."""
+    return int(con.execute("SELECT COALESCE(MAX(load_id), 0) FROM ingest_log").fetchone()[0])
 
 
 def read_assignments(settings: Settings, *, anonymous: bool = False) -> pd.DataFrame:

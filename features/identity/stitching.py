@@ -33,13 +33,16 @@ MAX_ACCOUNTS_PER_IDENTIFIER = 1
 
 _JUNK_SQL = ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(JUNK_IDENTIFIERS))
 _CLAIMS_SQL = f"""
-WITH events AS (
+WITH events AS (  -- only events naming a known id can be evidence
     SELECT 'anonymous_id' AS identifier_type, anonymous_id AS identifier_value, user_id,
            subscriber_id, type, occurred_at FROM web_events
+    WHERE (user_id IS NOT NULL OR subscriber_id IS NOT NULL) /*anonymous_id*/
     UNION ALL
     SELECT 'anonymous_id', anonymous_id, user_id, subscriber_id, type, occurred_at FROM app_events
+    WHERE (user_id IS NOT NULL OR subscriber_id IS NOT NULL) /*anonymous_id*/
     UNION ALL
     SELECT 'device_id', device_id, user_id, subscriber_id, type, occurred_at FROM app_events
+    WHERE (user_id IS NOT NULL OR subscriber_id IS NOT NULL) /*device_id*/
 ), claims AS (
     SELECT identifier_type, identifier_value, 'customer_id' AS known_type, user_id AS known_value,
            CASE WHEN type = 'identify' THEN 'identify' ELSE 'logged_in_event' END AS via,
@@ -57,15 +60,15 @@ SELECT c.identifier_type, c.identifier_value, c.known_type, c.via,
        LOWER(TRIM(c.known_value)) IN ({_JUNK_SQL}) AS junk_known,
        i.profile_id
 FROM claims c
-LEFT JOIN identity_index i
+LEFT JOIN (SELECT * FROM identity_index WHERE identifier_type IN ('customer_id', 'subscriber_id')) i
        ON i.identifier_type = c.known_type AND i.identifier_value = c.known_value
 GROUP BY ALL
 """
 
 
-_RULES_SQL = f"""
+_RULES_SQL = """
 CREATE OR REPLACE TEMP TABLE stitch_claims AS
-WITH claims AS ({_CLAIMS_SQL}),
+WITH claims AS ({claims}),
 limits AS (
     SELECT identifier_type, identifier_value, COUNT(DISTINCT profile_id) AS profiles,
            COUNT(DISTINCT CASE WHEN known_type = 'customer_id' THEN known_value END) AS accounts
@@ -76,8 +79,8 @@ SELECT c.identifier_type, c.identifier_value, c.profile_id, c.via, c.evidence,
        c.first_seen_at, c.last_seen_at,
        CASE WHEN c.junk_identifier OR c.junk_known THEN 'blocked_value'
             WHEN c.profile_id IS NULL THEN 'unknown_identifier'
-            WHEN l.profiles > {MAX_PROFILES_PER_IDENTIFIER} THEN 'shared_identifier'
-            WHEN COALESCE(l.accounts, 0) > {MAX_ACCOUNTS_PER_IDENTIFIER} THEN 'several_user_ids'
+            WHEN l.profiles > {max_profiles} THEN 'shared_identifier'
+            WHEN COALESCE(l.accounts, 0) > {max_accounts} THEN 'several_user_ids'
        END AS rule
 FROM claims AS c
 LEFT JOIN limits AS l
@@ -104,21 +107,39 @@ ORDER BY CASE rule WHEN 'blocked_value' THEN 1 WHEN 'unknown_identifier' THEN 2
 """
 
 
-def stitch_devices(con: duckdb.DuckDBPyConnection) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (links, audit) from the events in the warehouse and the current identity index.
+def _build_claims(con: duckdb.DuckDBPyConnection, scope: str | None) -> None:
+    """Temp table `stitch_claims`: every claim with the rule refusing it (NULL: kept)."""
+    claims = _CLAIMS_SQL
+    for kind in ("anonymous_id", "device_id"):
+        only = (
+            f"AND {kind} IN (SELECT identifier_value FROM {scope} WHERE identifier_type = '{kind}')"
+        )
+        claims = claims.replace(f"/*{kind}*/", only if scope else "")
+    limits = {"max_profiles": MAX_PROFILES_PER_IDENTIFIER,
+              "max_accounts": MAX_ACCOUNTS_PER_IDENTIFIER}  # fmt: skip
+    con.execute(_RULES_SQL.format(claims=claims, **limits))
+
+
+def stitch_devices(
+    con: duckdb.DuckDBPyConnection, scope: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (links, audit) from the events in the warehouse and the current identity index;
+    with `scope` (a table of identifier_type, identifier_value), for those identifiers only.
 
     links: identifier_type, identifier_value, profile_id, evidence, first/last_seen_at, via.
     audit: identifier_type, identifier_value, rule, profiles, evidence.
     """
-    con.execute(_RULES_SQL)
-    return con.execute(_LINKS_SQL).df(), con.execute(_AUDIT_SQL).df()
+    _build_claims(con, scope)
+    links, audit = con.execute(_LINKS_SQL).df(), con.execute(_AUDIT_SQL).df()
+    con.execute("DROP TABLE stitch_claims")
+    return links, audit
 
 
 def write_stitching(con: duckdb.DuckDBPyConnection, run_id: int) -> tuple[int, int]:
     """Replace `anonymous_links` and `stitching_audit` from the current index, and add the
     linked identifiers to `identity_index`; all in SQL, inside the caller's transaction.
     Returns (linked identifiers, refused identifiers)."""
-    con.execute(_RULES_SQL)
+    _build_claims(con, None)
     con.execute(f"CREATE OR REPLACE TABLE anonymous_links AS {_LINKS_SQL}")
     con.execute(
         f"CREATE OR REPLACE TABLE stitching_audit AS SELECT *, {int(run_id)} AS run_id"

@@ -115,7 +115,8 @@ def test_components_are_named_by_their_smallest_member() -> None:
 def test_name_and_date_compatibility() -> None:
     from datetime import date
 
-    from features.identity.clusters import dates_compatible, jaro_winkler, names_compatible
+    from features.identity.clusters import dates_compatible, names_compatible
+    from features.identity.metrics import jaro_winkler
 
     assert jaro_winkler("martha", "marhta") > 0.95
     assert names_compatible(("bill", "smith"), ("william", "smith"))  # nickname

@@ -1,0 +1,413 @@
+"""`cdp resolve --incremental`: link what changed since the last run; rewrite only what it touches.
+
+Re-linked ("loose") records: new keys, changed records (loaded again since the last run, as
+ingest stamps every row it upserts with its load id, and with a digest that differs from the
+one stored then), detached records (profile NULL), and every other record of a profile that
+lost one (changed, or removed from its table), since without it the profile may fall apart.
+They are scored with the last full run's model and threshold, never retrained, against the
+existing records sharing a blocking key and against each other, plus exact-email edges
+(features.identity.link_new). Existing profiles at the other end of an edge are "affected":
+they enter the clustering whole (`groups`: their own run already checked them) with the loose
+records, and the same constrained clustering joins along the edges strongest first, refusing
+unions that contradict first names, birth dates or unmerge pins (`identity_pins`). The full
+run's stable-id rules then apply to that scope: joining records keep the profile's id, a merge
+keeps the older id (lineage 'merged'), a profile that fell apart is 'split'. Records without
+enough evidence stay flagged singletons. Golden records, identity index, the model's pool and
+the cookie/device stitching (identifiers with new claiming events, or claimed by a record whose
+profile changed) are rewritten for that scope only, in one transaction with the run's
+`identity_runs` row (mode 'incremental'). Profiles out of scope are not touched.
+
+A full run happens instead, its report's `note` saying why, when there is no full run to build
+on (or it predates incremental support), its model file is gone, or more than `max_delta` of
+the records changed: the model then no longer describes the data, and retraining on everything
+is both more accurate and, at that size, about as fast as re-linking most records.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from features.errors import ContractError
+from features.identity.clusters import RELIABLE_BELOW, constrained_components
+from features.identity.collect import KEYS_SQL, changed_digests_sql, read_display_records
+from features.identity.link_new import (
+    CANDIDATES,
+    NEW,
+    POOL,
+    link_new_records,
+    stage_new_records,
+)
+from features.identity.pipeline import KEY_SEPARATOR
+from features.identity.profiles import (
+    assign_profile_ids,
+    build_golden_records,
+    build_identity_index,
+)
+from features.identity.resolve import PINS_SQL, ResolveReport, read_load_watermark, resolve_profiles
+from features.identity.stitching import stitch_devices
+from features.settings import Settings
+from features.warehouse import warehouse
+
+log = logging.getLogger("cdp.identity")
+MAX_DELTA = 0.2
+UNTRUSTED_NAME_SOURCES = frozenset({"orders"})  # as in resolve: a shipping name is not the buyer's
+_ANONYMOUS = "('anonymous_id', 'device_id')"
+
+
+def _delta_sql(watermark: int) -> tuple[str, ...]:
+    """Temp tables of the records to re-link, from the records loaded after `watermark`."""
+    return (
+        f"CREATE OR REPLACE TEMP TABLE inc_keys AS {KEYS_SQL.format(where='TRUE')}",
+        f"CREATE OR REPLACE TEMP TABLE inc_current AS {changed_digests_sql(watermark)}",
+        # New or changed: no stored digest, or another one; detached: a profile_id of NULL.
+        "CREATE OR REPLACE TEMP TABLE inc_changed AS SELECT key, key NOT IN "
+        "(SELECT key FROM identity_records) AS is_new FROM (SELECT c.key FROM inc_current c "
+        "ANTI JOIN identity_record_digests d ON d.key = c.key AND d.digest = c.digest UNION "
+        "SELECT key FROM identity_records WHERE profile_id IS NULL AND key IN "
+        "(SELECT key FROM inc_keys))",
+        "CREATE OR REPLACE TEMP TABLE inc_removed AS SELECT key FROM identity_records "
+        "ANTI JOIN inc_keys USING (key)",
+        "CREATE OR REPLACE TEMP TABLE inc_loose AS SELECT key FROM inc_changed UNION SELECT key "
+        "FROM identity_records WHERE key NOT IN (SELECT key FROM inc_removed) AND profile_id IN "
+        "(SELECT profile_id FROM identity_records WHERE key IN "
+        "(SELECT key FROM inc_changed UNION ALL SELECT key FROM inc_removed))",
+        "CREATE OR REPLACE TEMP TABLE inc_excluded AS "
+        "SELECT key FROM inc_loose UNION SELECT key FROM inc_removed",
+    )
+
+
+def resolve_incremental(settings: Settings, *, max_delta: float = MAX_DELTA) -> ResolveReport:
+    """Link new and changed records into the existing profiles (see module docstring)."""
+    started = time.perf_counter()
+    with warehouse(settings) as con:
+        con.execute(PINS_SQL)
+        base, reason = _read_base(con)
+        if base is not None:
+            for sql in _delta_sql(base["load_watermark"]):
+                con.execute(sql)
+            total, changed, removed = con.execute(
+                "SELECT (SELECT COUNT(*) FROM inc_keys), (SELECT COUNT(*) FROM inc_changed), "
+                "(SELECT COUNT(*) FROM inc_removed)"
+            ).fetchone()
+            if total == 0:
+                raise ContractError("no known-person records in the warehouse")
+            if changed + removed <= max_delta * total:
+                return _run(con, settings, base, started)
+            reason = (
+                f"{changed + removed:,} of {total:,} records changed, more than {max_delta:.0%}"
+            )
+    report = resolve_profiles(settings)
+    report.note = f"ran in full, not incrementally: {reason}"
+    with warehouse(settings) as con:
+        con.execute(
+            "UPDATE identity_runs SET report = ? WHERE run_id = ?",
+            [json.dumps(report.to_dict()), report.run_id],
+        )
+    log.info("resolve run %d: %s", report.run_id, report.note)
+    return report
+
+
+def _read_base(con: duckdb.DuckDBPyConnection) -> tuple[dict | None, str]:
+    """(the last full run's report with the last run's watermark, '') or (None, why not)."""
+    tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
+    if not {"identity_runs", POOL} <= tables:
+        return None, "no previous run"
+    reports = [json.loads(r) for (r,) in con.execute(
+        "SELECT report FROM identity_runs WHERE report IS NOT NULL ORDER BY run_id DESC"
+    ).fetchall()]  # fmt: skip
+    full = next((r for r in reports if r.get("mode", "full") == "full"), None)
+    if full is None:
+        return None, "no previous full run"
+    if reports[0].get("load_watermark") is None or "identity_record_digests" not in tables:
+        return None, "the last run predates incremental support"
+    if not Path(full["model_path"]).exists():
+        return None, f"the model file of run {full['run_id']} is missing"
+    return {**full, "load_watermark": reports[0]["load_watermark"]}, ""
+
+
+class _Clock:
+    """Seconds per stage, for the report: where an incremental run spends its time."""
+
+    def __init__(self) -> None:
+        self.stages: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages[stage] = round(now - self._last, 3)
+        self._last = now
+
+
+def _temp(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    con.register("inc_frame", frame)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM inc_frame")
+    con.unregister("inc_frame")
+
+
+@dataclass
+class _Relinked:
+    """What re-linking the loose records produced, ready to be written."""
+
+    records: pd.DataFrame  # display records of the scope with profile_id and low_evidence
+    profiles: pd.DataFrame  # their golden records
+    lineage: pd.DataFrame
+    new_ids: pd.DataFrame  # profile_id, issue_order
+    moved: pd.DataFrame  # key of every record whose profile id changed
+    counts: dict[str, int]
+
+
+def _relink(con, settings: Settings, base: dict, clock: _Clock) -> _Relinked:
+    """Score, cluster and name the loose records and the profiles they touch."""
+    model = json.loads(Path(base["model_path"]).read_text())
+    threshold = float(base["threshold_match_probability"])
+    pins: dict[str, set[str]] = {}
+    for key, other in con.execute("SELECT key, separated_from FROM identity_pins").fetchall():
+        pins.setdefault(key, set()).add(other)
+    pinned = set(pins) | set().union(*pins.values())
+    display, to_rep, loners = stage_new_records(con, "inc_loose", settings.phone_region, pinned)
+    clock.lap("prepare")
+    edges, scored = link_new_records(con, model, threshold, excluded="inc_excluded")
+    clock.lap("link")
+    clusters, refused = _cluster(con, base, pins, edges, to_rep, loners)
+    previous = con.execute(
+        "SELECT key, profile_id FROM identity_records WHERE profile_id IS NOT NULL AND key IN "
+        "(SELECT key FROM inc_loose UNION ALL SELECT key FROM inc_affected_keys)"
+    ).df()
+    issued_now = con.execute("SELECT profile_id, issue_order FROM profile_ids_issued").fetchnumpy()
+    issued = dict(zip(issued_now["profile_id"], issued_now["issue_order"].tolist(), strict=True))
+    known_before = len(issued)
+    mapping, lineage = assign_profile_ids(clusters, previous, issued)
+    clock.lap("cluster")
+    records = pd.concat(
+        [display, read_display_records(con, "inc_affected_keys")], ignore_index=True
+    ).merge(mapping, on="key", how="left")
+    records["low_evidence"] = records["key"].isin(set(loners))
+    profiles = build_golden_records(records)
+    flags = records.groupby("profile_id")["low_evidence"].all().rename("low_evidence")
+    profiles = profiles.merge(flags, left_on="profile_id", right_index=True)
+    before = records.merge(previous.rename(columns={"profile_id": "before"}), on="key", how="left")
+    clock.lap("profiles")
+    (candidates, affected), = con.execute(
+        f"SELECT (SELECT COUNT(*) FROM {CANDIDATES}), (SELECT COUNT(*) FROM inc_affected)"
+    ).fetchall()  # fmt: skip
+    return _Relinked(
+        records, profiles, lineage,
+        pd.DataFrame(list(issued.items())[known_before:], columns=["profile_id", "issue_order"]),
+        before.loc[before["profile_id"] != before["before"], ["key"]],
+        {"candidates": candidates, "affected_profiles": affected, "scored_edges": scored,
+         "email_edges": len(edges) - scored, "refused_unions": refused,
+         "profiles_written": len(profiles)},
+    )  # fmt: skip
+
+
+def _run(con: duckdb.DuckDBPyConnection, settings: Settings, base: dict, started: float):
+    started_at = datetime.now(UTC).replace(tzinfo=None)
+    clock = _Clock()
+    run_id = con.execute("SELECT COALESCE(MAX(run_id), 0) + 1 FROM identity_runs").fetchone()[0]
+    new, changed, removed, loose = con.execute(
+        "SELECT (SELECT COUNT(*) FILTER (WHERE is_new) FROM inc_changed), "
+        "(SELECT COUNT(*) FILTER (WHERE NOT is_new) FROM inc_changed), "
+        "(SELECT COUNT(*) FROM inc_removed), (SELECT COUNT(*) FROM inc_loose)"
+    ).fetchone()
+    relinked = _relink(con, settings, base, clock) if loose else None
+    lineage = relinked.lineage if relinked else pd.DataFrame(columns=["kind"])
+    report = ResolveReport(
+        run_id=run_id, records=0, distinct_records=0, low_evidence_records=0, profiles=0,
+        threshold_match_probability=float(base["threshold_match_probability"]),
+        merged=int((lineage["kind"] == "merged").sum()),
+        split=int((lineage["kind"] == "split").sum()), blocking_rules=base["blocking_rules"],
+        model_path=base["model_path"], seconds=0.0, mode="incremental",
+        contradiction_rates=base.get("contradiction_rates"),
+        load_watermark=read_load_watermark(con),
+        incremental={"base_run_id": base["run_id"], "new_records": new,
+                     "changed_records": changed, "removed_records": removed,
+                     "relinked_records": loose, **(relinked.counts if relinked else {})},
+    )  # fmt: skip
+    con.begin()
+    try:
+        if relinked:
+            _write(con, run_id, relinked)
+        else:  # only events may have changed
+            con.execute("CREATE OR REPLACE TEMP TABLE inc_moved (key VARCHAR)")
+        clock.lap("write")
+        report.incremental["restitched_identifiers"] = _restitch(con, run_id, base)
+        clock.lap("stitch")
+        _count_totals(con, report)
+        report.incremental["stage_seconds"] = clock.stages
+        report.seconds = round(time.perf_counter() - started, 2)
+        con.execute(
+            "INSERT INTO identity_runs VALUES (?, ?, ?, ?)",
+            [run_id, started_at, datetime.now(UTC).replace(tzinfo=None),
+             json.dumps(report.to_dict())],
+        )  # fmt: skip
+        con.commit()
+    except Exception:
+        con.rollback()
+        raise
+    log.info("resolve run %d (incremental): %d records re-linked", run_id, loose)
+    return report
+
+
+def _cluster(con, base, pins, edges, to_rep, loners) -> tuple[pd.DataFrame, int]:
+    """(key, cluster_id) of every loose record and every record of an affected profile (the
+    existing profiles at the pool end of an edge), and how many unions were refused. Creates
+    inc_affected (their profile ids) and inc_affected_keys (all their records)."""
+    ends = pd.DataFrame({"key": pd.concat([edges["unique_id_l"], edges["unique_id_r"]])})
+    _temp(con, "inc_ends", ends.drop_duplicates().astype(str))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE inc_affected AS SELECT DISTINCT profile_id FROM "
+        f"{CANDIDATES} WHERE key IN (SELECT key FROM inc_ends)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE inc_affected_keys AS SELECT key, profile_id FROM "
+        "identity_records WHERE profile_id IN (SELECT profile_id FROM inc_affected)"
+    )
+    nodes = con.execute(
+        f"SELECT key AS record_id, first_name, last_name, dob, NULL AS profile_id FROM {NEW} "
+        f"UNION ALL SELECT key, first_name, last_name, dob, profile_id FROM {POOL} "
+        "WHERE profile_id IN (SELECT profile_id FROM inc_affected) "
+        "AND key NOT IN (SELECT key FROM inc_excluded) ORDER BY record_id"
+    ).df()
+    source = nodes["record_id"].str.split(KEY_SEPARATOR).str[0]
+    existing = nodes.dropna(subset=["profile_id"])
+    scope = set(nodes["record_id"])
+    rates = base.get("contradiction_rates") or {}
+    if nodes.empty:  # nothing to link: only events may have changed
+        return pd.DataFrame({"key": loners, "cluster_id": loners}), 0
+    components, refused = constrained_components(
+        nodes,
+        edges,
+        ~source.isin(UNTRUSTED_NAME_SOURCES),
+        check_names=rates.get("first_name", 1.0) < RELIABLE_BELOW,
+        check_dates=rates.get("dob", 1.0) < RELIABLE_BELOW,
+        cannot_link={k: v & scope for k, v in pins.items() if k in scope},
+        groups=pd.Series(existing["profile_id"].to_numpy(), index=existing["record_id"]),
+    )
+    by_profile = components.loc[existing["record_id"]].groupby(existing["profile_id"].to_numpy())
+    kept = con.execute("SELECT key, profile_id FROM inc_affected_keys").df()
+    parts = [
+        pd.DataFrame({"key": to_rep.index, "cluster_id": to_rep.map(components).to_numpy()}),
+        pd.DataFrame({"key": loners, "cluster_id": loners}),
+        pd.DataFrame(
+            {"key": kept["key"], "cluster_id": kept["profile_id"].map(by_profile.first())}
+        ),
+    ]
+    return pd.concat(parts, ignore_index=True), refused
+
+
+def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> None:
+    """Replace the scope's rows of every identity table (inside the caller's transaction)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    records = relinked.records
+    identity = records[["key", "source", "record_id", "profile_id", "low_evidence"]]
+    _temp(con, "inc_identity", identity.assign(run_id=run_id))
+    _temp(con, "inc_profiles", relinked.profiles)
+    _temp(con, "inc_index", build_identity_index(records))
+    _temp(con, "inc_moved", relinked.moved.astype(str))
+    lineage = relinked.lineage.astype(str).assign(run_id=run_id, recorded_at=now)
+    _temp(con, "inc_lineage", lineage)
+    _temp(con, "inc_issued", relinked.new_ids.assign(run_id=run_id))
+    scope = "(SELECT key FROM inc_excluded UNION ALL SELECT key FROM inc_affected_keys)"
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE inc_old_ids AS SELECT DISTINCT profile_id FROM "
+        f"identity_records WHERE profile_id IS NOT NULL AND key IN {scope}"
+    )
+    old = "(SELECT profile_id FROM inc_old_ids)"
+    for sql in (
+        f"DELETE FROM identity_records WHERE key IN {scope}",
+        "INSERT INTO identity_records BY NAME SELECT * FROM inc_identity",
+        f"DELETE FROM profiles WHERE profile_id IN {old}",
+        "INSERT INTO profiles BY NAME SELECT * FROM inc_profiles",
+        f"DELETE FROM identity_index WHERE profile_id IN {old} "
+        f"AND identifier_type NOT IN {_ANONYMOUS}",
+        "INSERT INTO identity_index BY NAME SELECT * FROM inc_index",
+        f"DELETE FROM {POOL} WHERE key IN (SELECT key FROM inc_excluded)",
+        f"UPDATE {POOL} SET profile_id = i.profile_id FROM inc_identity i "
+        f"WHERE {POOL}.key = i.key AND {POOL}.profile_id <> i.profile_id",
+        f"INSERT INTO {POOL} BY NAME SELECT n.*, i.profile_id FROM {NEW} n "
+        "JOIN inc_identity i ON i.key = n.key",
+        "DELETE FROM identity_record_digests WHERE key IN "
+        "(SELECT key FROM inc_current UNION ALL SELECT key FROM inc_removed)",
+        "INSERT INTO identity_record_digests SELECT key, digest FROM inc_current",
+        "INSERT INTO profile_lineage BY NAME SELECT * FROM inc_lineage",
+        "INSERT INTO profile_ids_issued BY NAME SELECT * FROM inc_issued",
+    ):
+        con.execute(sql)
+
+
+def _restitch(con: duckdb.DuckDBPyConnection, run_id: int, base: dict) -> int:
+    """Re-stitch the cookies and devices with a claiming event loaded since the last run, or
+    claimed by a record whose profile id changed (or that was removed): a link or refusal
+    depends only on the claims and on the claimers' profile ids. Returns how many identifiers
+    were re-stitched."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE inc_claimers AS SELECT split_part(key, ':', 1) AS source, "
+        "substr(key, strpos(key, ':') + 1) AS known FROM (SELECT key FROM inc_moved "
+        "UNION ALL SELECT key FROM inc_removed)"
+    )
+    # Events that claim no known id are no evidence, so they cannot change a link. Loads are
+    # appended in order, so the _load_id branch skips all but the newest row groups.
+    hits = " UNION ALL ".join(
+        f"SELECT {{ids}} FROM {{events}} WHERE {condition}"
+        for condition in (
+            f"_load_id > {int(base['load_watermark'])} AND "
+            "(user_id IS NOT NULL OR subscriber_id IS NOT NULL)",
+            "user_id IN (SELECT known FROM inc_claimers WHERE source = 'shop_customers')",
+            "subscriber_id IN (SELECT known FROM inc_claimers WHERE source = 'email_subscribers')",
+        )
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE inc_ids AS WITH "
+        f"web AS ({hits.format(ids='anonymous_id', events='web_events')}), "
+        f"app AS ({hits.format(ids='anonymous_id, device_id', events='app_events')}) "
+        "SELECT 'anonymous_id' AS identifier_type, anonymous_id AS identifier_value FROM web "
+        "WHERE anonymous_id IS NOT NULL UNION SELECT 'anonymous_id', anonymous_id FROM app "
+        "WHERE anonymous_id IS NOT NULL UNION SELECT 'device_id', device_id FROM app "
+        "WHERE device_id IS NOT NULL"
+    )
+    count = int(con.execute("SELECT COUNT(*) FROM inc_ids").fetchone()[0])
+    if not count:
+        return 0
+    same = (
+        "USING inc_ids i WHERE t.identifier_type = i.identifier_type "
+        "AND t.identifier_value = i.identifier_value"
+    )
+    con.execute(f"DELETE FROM anonymous_links t {same}")
+    con.execute(f"DELETE FROM stitching_audit t {same}")
+    con.execute(f"DELETE FROM identity_index t {same} AND t.identifier_type IN {_ANONYMOUS}")
+    links, audit = stitch_devices(con, scope="inc_ids")  # reads the index written above
+    _temp(con, "inc_links", links)
+    _temp(con, "inc_audit", audit.assign(run_id=run_id))
+    con.execute("INSERT INTO anonymous_links BY NAME SELECT * FROM inc_links")
+    con.execute("INSERT INTO stitching_audit BY NAME SELECT * FROM inc_audit")
+    con.execute(
+        "INSERT INTO identity_index SELECT identifier_type, identifier_value, profile_id "
+        "FROM inc_links"
+    )
+    return count
+
+
+def _count_totals(con: duckdb.DuckDBPyConnection, report: ResolveReport) -> None:
+    """The report's totals, as a full run gives them, from the tables just written."""
+    (
+        report.records,
+        report.low_evidence_records,
+        report.profiles,
+        pool,
+        report.stitched_identifiers,
+        report.refused_identifiers,
+    ) = con.execute(
+        "SELECT (SELECT COUNT(*) FROM identity_records), "
+        "(SELECT COUNT(*) FILTER (WHERE low_evidence) FROM identity_records), "
+        f"(SELECT COUNT(*) FROM profiles), (SELECT COUNT(*) FROM {POOL}), "
+        "(SELECT COUNT(*) FROM anonymous_links), (SELECT COUNT(*) FROM stitching_audit)"
+    ).fetchone()
+    report.distinct_records = pool + report.low_evidence_records
