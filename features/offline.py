@@ -66,7 +66,7 @@ def stream_features(source: FeatureSource, as_of: object) -> pa.RecordBatchReade
     """The same rows as `build_features`, as Arrow batches (bounded memory at any size)."""
     as_of_us = to_us(as_of)
     sql = _ordered(compile_features(source.catalogue), source.catalogue.entity_key)
-    return source.con.execute(sql, parameters(sql, as_of_us)).fetch_record_batch(BATCH_ROWS)
+    return source.con.sql(sql, params=parameters(sql, as_of_us)).to_arrow_reader(BATCH_ROWS)
 
 
 def write_features(source: FeatureSource, as_of: object, out: Path) -> dict[str, object]:

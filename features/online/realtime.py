@@ -135,7 +135,15 @@ class _Log:
         )
         if new:
             self.con.execute("INSERT INTO identifiers VALUES (?, ?, ?, ?)", (kind, value, *new))
-        return {entity for entity, _ in old} | ({new[0]} if new else set())
+        changed = {entity for entity, _ in old} | ({new[0]} if new else set())
+        if kind == "anonymous_id":
+            # App events fall back to their device's profile when the install id has no link,
+            # so (un)linking the install id moves them to or from that profile too.
+            changed |= {r[0] for r in self.con.execute(
+                "SELECT DISTINCT i.entity_id FROM log_behaviour b JOIN identifiers i "
+                "ON i.identifier_type = 'device_id' AND i.identifier_value = b.device_id "
+                "WHERE b.anonymous_id = ?", (value,)).fetchall()}  # fmt: skip
+        return changed
 
     def _decide(self, kind: str, value: str) -> tuple[str, int] | None:
         if _junk(value):
