@@ -53,7 +53,7 @@ def compile_features(catalogue: Catalogue, *, one_entity: bool = False) -> str:
             value = f'{view.name}."{f.column}"'
             if f.default is not None:
                 value = f"COALESCE({value}, {_literal(f.default)})"
-            columns.append(f'{value} AS "{f.column}"')
+            columns.append(f'CAST({value} AS {f.sql_type}) AS "{f.column}"')
     return (
         "WITH " + ",\n".join(ctes) + "\nSELECT " + ",\n       ".join(columns)
         + "\nFROM spine s\n" + "\n".join(joins)

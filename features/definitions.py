@@ -63,6 +63,8 @@ class Feature:
     `default` is the value when the entity has no rows in the view (0 for counts and sums,
     None where no value makes sense, e.g. days since a purchase that never happened).
     `model_input` is False for values kept beside the features for activation (consent).
+    `dtype` is "int" (counts, whole days, flags) or "float" (money, ratios); every engine
+    casts to it, so a sum never comes out as an engine's wide integer or decimal type.
     """
 
     group: str
@@ -70,15 +72,23 @@ class Feature:
     window: str
     description: str
     sql: str
-    default: int | None = 0
+    default: int | float | None = 0
     model_input: bool = True
+    dtype: str = "int"
 
     def __post_init__(self) -> None:
+        if self.dtype not in ("int", "float"):
+            raise ValueError(f"dtype must be int or float, not {self.dtype!r}")
         for part in (self.group, self.name):
             if not _NAME.match(part) or "__" in part:
                 raise ValueError(f"feature part {part!r} must be snake_case without '__'")
         if self.window not in ALL_WINDOWS:
             raise ValueError(f"unknown window {self.window!r}; one of {ALL_WINDOWS}")
+
+    @property
+    def sql_type(self) -> str:
+        """The SQL type the value is cast to."""
+        return "BIGINT" if self.dtype == "int" else "DOUBLE"
 
     @property
     def column(self) -> str:

@@ -45,13 +45,14 @@ FROM claims GROUP BY identifier_type, identifier_value, known_type, known_value
 
 
 def _copy(duck, sqlite, select_sql: str, table: str, columns: list[str], params=None) -> int:
-    cursor = duck.execute(select_sql, params or {})
+    # Arrow batches turned into tuples column by column: several times faster than fetchmany.
+    reader = duck.sql(select_sql, params=params or None).to_arrow_reader(CHUNK)
     marks = ", ".join("?" * len(columns))
     insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
     rows = 0
-    while batch := cursor.fetchmany(CHUNK):
-        sqlite.executemany(insert, batch)
-        rows += len(batch)
+    for batch in reader:
+        sqlite.executemany(insert, zip(*(c.to_pylist() for c in batch.columns), strict=True))
+        rows += batch.num_rows
     return rows
 
 

@@ -47,7 +47,7 @@ def _activity(categories: dict[str, str]) -> list[Feature]:
         Feature("channel", "app_event_share", "90d",
                 "Share of web and app events that came from the app.",
                 f"CAST({_count(app)} AS DOUBLE) / NULLIF({_count(within('90d'))}, 0)",
-                default=None),
+                default=None, dtype="float"),
     ]  # fmt: skip
     return out
 

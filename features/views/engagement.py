@@ -33,10 +33,10 @@ def email_views(categories: dict[str, str]) -> list[FeatureView]:
     out += [
         Feature("email", "open_rate", YEAR, "Opens per email sent.",
                 _rate(f"type = 'open' AND {in_year}", f"type = 'send' AND {in_year}"),
-                default=None),
+                default=None, dtype="float"),
         Feature("email", "click_rate", YEAR, "Clicks per email sent.",
                 _rate(f"type = 'click' AND {in_year}", f"type = 'send' AND {in_year}"),
-                default=None),
+                default=None, dtype="float"),
         Feature("email", "days_since_last_open", "all", "Whole days since the last open.",
                 "$as_of_day - MAX(CASE WHEN type = 'open' THEN day END)", default=None),
         Feature("email", "days_since_last_click", "all", "Whole days since the last click.",
@@ -76,7 +76,7 @@ def call_views() -> list[FeatureView]:
     out += [
         Feature("calls", "talk_minutes", YEAR, "Minutes spent on calls.",
                 f"CAST(SUM(CASE WHEN {within(YEAR)} THEN COALESCE(duration_seconds, 0) ELSE 0 "
-                "END) AS DOUBLE) / 60", default=0.0),
+                "END) AS DOUBLE) / 60", default=0.0, dtype="float"),
         Feature("calls", "days_since_last_call", "all", "Whole days since the last call.",
                 "$as_of_day - MAX(day)", default=None),
     ]  # fmt: skip

@@ -32,7 +32,7 @@ def _rfm() -> list[Feature]:
         out += [
             Feature("rfm", "orders", w, "Orders with at least one bought line.", _orders(bought)),
             Feature("rfm", "spend", w, "Money spent on bought lines (currency units).",
-                    f"CAST({_cents(bought)} AS DOUBLE) / 100", default=0.0),
+                    f"CAST({_cents(bought)} AS DOUBLE) / 100", default=0.0, dtype="float"),
         ]  # fmt: skip
     for w in ("30d", "90d", "365d"):
         out.append(Feature("rfm", "units", w, "Units bought.",
@@ -41,13 +41,14 @@ def _rfm() -> list[Feature]:
         bought = f"{BOUGHT} AND {within(w)}"
         value = f"{_ratio(_cents(bought), _orders(bought))} / 100"
         out.append(Feature("rfm", "avg_order_value", w, "Spend per order (currency units).",
-                           value, default=None))  # fmt: skip
+                           value, default=None, dtype="float"))  # fmt: skip
     returned = f"quantity < 0 AND {within(YEAR)}"
     out += [
         Feature("rfm", "returned_units", YEAR, "Units returned.", _cents(returned, "-quantity")),
         Feature("rfm", "return_rate", YEAR, "Units returned per unit bought.",
                 _ratio(_cents(returned, "-quantity"),
-                       _cents(f"{BOUGHT} AND {within(YEAR)}", "quantity")), default=None),
+                       _cents(f"{BOUGHT} AND {within(YEAR)}", "quantity")), default=None,
+                dtype="float"),
         Feature("rfm", "days_since_last_order", "all", "Whole days since the last purchase.",
                 f"$as_of_day - MAX(CASE WHEN {BOUGHT} THEN day END)", default=None),
         Feature("tenure", "days_since_first_order", "all", "Whole days since the first purchase.",
@@ -65,7 +66,8 @@ def _categories(categories: dict[str, str]) -> list[Feature]:
         out += [
             Feature("category", f"spend_share_{name}", YEAR,
                     f"Share of spend on {value}.",
-                    _ratio(_cents(f"{bought} AND {in_c}"), _cents(bought)), default=None),
+                    _ratio(_cents(f"{bought} AND {in_c}"), _cents(bought)), default=None,
+                    dtype="float"),
             Feature("category", f"orders_{name}", YEAR, f"Orders containing {value}.",
                     _orders(f"{bought} AND {in_c}")),
             Feature("category", f"days_since_{name}", "all",
@@ -79,25 +81,25 @@ def _categories(categories: dict[str, str]) -> list[Feature]:
 def _price() -> list[Feature]:
     bought = f"{BOUGHT} AND {within(YEAR)}"
     priced = f"{bought} AND ref_price_cents IS NOT NULL"
+
+    def band(name: str, description: str, sql: str) -> Feature:
+        return Feature("price", name, YEAR, description, sql, default=None, dtype="float")
+
+    def share(condition: str) -> str:
+        return _ratio(_cents(f"{priced} AND {condition}", "quantity"), _cents(priced, "quantity"))
+
     return [
-        Feature("price", "avg_unit_price", YEAR, "Spend per unit bought (currency units).",
-                f"{_ratio(_cents(bought), _cents(bought, 'quantity'))} / 100", default=None),
-        Feature("price", "max_unit_price", YEAR, "Highest unit price paid (currency units).",
-                f"CAST(MAX(CASE WHEN {bought} THEN unit_price_cents END) AS DOUBLE) / 100",
-                default=None),
-        Feature("price", "price_index", YEAR,
-                "Spend over what the same units cost at their category's mean list price "
-                "(1 = average, above 1 = premium).",
-                _ratio(_cents(priced), _cents(priced, "quantity * ref_price_cents")),
-                default=None),
-        Feature("price", "premium_share", YEAR,
-                "Share of units bought at over 1.25x their category's mean list price.",
-                _ratio(_cents(f"{priced} AND unit_price_cents * 4 > ref_price_cents * 5",
-                              "quantity"), _cents(priced, "quantity")), default=None),
-        Feature("price", "budget_share", YEAR,
-                "Share of units bought at under 0.75x their category's mean list price.",
-                _ratio(_cents(f"{priced} AND unit_price_cents * 4 < ref_price_cents * 3",
-                              "quantity"), _cents(priced, "quantity")), default=None),
+        band("avg_unit_price", "Spend per unit bought (currency units).",
+             f"{_ratio(_cents(bought), _cents(bought, 'quantity'))} / 100"),
+        band("max_unit_price", "Highest unit price paid (currency units).",
+             f"CAST(MAX(CASE WHEN {bought} THEN unit_price_cents END) AS DOUBLE) / 100"),
+        band("price_index", "Spend over what the same units cost at their category's mean "
+             "list price (1 = average, above 1 = premium).",
+             _ratio(_cents(priced), _cents(priced, "quantity * ref_price_cents"))),
+        band("premium_share", "Share of units bought at over 1.25x their category's mean "
+             "list price.", share("unit_price_cents * 4 > ref_price_cents * 5")),
+        band("budget_share", "Share of units bought at under 0.75x their category's mean "
+             "list price.", share("unit_price_cents * 4 < ref_price_cents * 3")),
     ]  # fmt: skip
 
 
@@ -107,7 +109,7 @@ def _channels(channels: tuple[str, ...]) -> list[Feature]:
         Feature("channel", f"{channel}_order_share", YEAR,
                 f"Share of orders placed through {channel}.",
                 _ratio(_orders(f"{bought} AND channel = '{channel}'"), _orders(bought)),
-                default=None)
+                default=None, dtype="float")
         for channel in channels
     ]  # fmt: skip
 
