@@ -246,9 +246,11 @@ def _apply_behaviour(log: _Log, source: str, event: dict) -> Applied:
     return applied
 
 
-def _apply_keyed(table: str, key: str, identifier: str, columns: dict[str, str]):
+def _apply_keyed(
+    table: str, key: str, identifier: str, columns: dict[str, str], required: tuple[str, ...]
+):
     def apply(log: _Log, source: str, event: dict) -> Applied:
-        _required(event, source, key)
+        _required(event, source, key, *required)
         t = _time(event, "occurred_at", "at")
         entity = log.entity(identifier, event.get(identifier))
         applied = Applied(str(event[key]))
@@ -281,9 +283,11 @@ _APPLY = {
     "web_events": _apply_behaviour,
     "app_events": _apply_behaviour,
     "email_events": _apply_keyed("log_email", "event_id", "subscriber_id",
-                                 {"type": "type", "category": "promoted_category"}),
+                                 {"type": "type", "category": "promoted_category"},
+                                 ("subscriber_id", "type")),
     "call_center_interactions": _apply_keyed("log_calls", "interaction_id", "contact_id",
                                              {"reason": "reason",
-                                              "duration_seconds": "duration_seconds"}),
+                                              "duration_seconds": "duration_seconds"},
+                                             ("reason",)),
     "consents": _apply_consent,
 }  # fmt: skip

@@ -218,5 +218,8 @@ def test_events_that_cannot_be_applied_say_why(online_home) -> None:
             apply_event(store, "web_events", {"type": "page_view", "occurred_at": "2025-12-02"})
         with pytest.raises(ContractError, match="lines"):
             apply_event(store, "orders", {"order_id": "o", "ordered_at": "2025-12-02"})
+        with pytest.raises(ContractError, match="subscriber_id, type"):
+            apply_event(store, "email_events", {"event_id": "e", "occurred_at": "2025-12-02"})
+        email = {"event_id": "e", "subscriber_id": "s", "type": "open", "occurred_at": "soon"}
         with pytest.raises(ContractError, match="timestamp"):
-            apply_event(store, "email_events", {"event_id": "e", "occurred_at": "soon"})
+            apply_event(store, "email_events", email)
