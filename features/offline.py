@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from features.compile import compile_features, compile_owned_products, parameters
+from features.compile import compile_owned_products, compile_staged, parameters
 from features.definitions import RELATIONS, Catalogue
 from features.errors import ConfigError
 from features.event_log import to_us
@@ -37,6 +37,7 @@ class FeatureSource:
     catalogue: Catalogue
     kind: str  # "warehouse" or "transactions"
     summary: dict[str, object] = field(default_factory=dict)
+    relations_ready: bool = False  # the <relation>_all tables exist (see compile_staged)
 
 
 @contextmanager
@@ -55,18 +56,36 @@ def _ordered(sql: str, key: str) -> str:
     return f'{sql}\nORDER BY "{key}"'
 
 
+def stage_features(source: FeatureSource, as_of_us: int) -> str:
+    """Run compile_staged up to the final join and return that join's SQL.
+
+    The relations (once per source), the spine and each view go into temporary tables first,
+    so each step holds one aggregation's state (bounded memory at a million profiles).
+    """
+    staged = compile_staged(source.catalogue)
+    steps = staged.views if source.relations_ready else staged.relations + staged.views
+    for table, sql in steps:
+        source.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}",
+                           parameters(sql, as_of_us))  # fmt: skip
+    source.relations_ready = True
+    return staged.final
+
+
+def features_relation(source: FeatureSource, as_of: object) -> duckdb.DuckDBPyRelation:
+    """The features at `as_of` as a DuckDB relation, ordered by entity."""
+    as_of_us = to_us(as_of)
+    sql = _ordered(stage_features(source, as_of_us), source.catalogue.entity_key)
+    return source.con.sql(sql, params=parameters(sql, as_of_us) or None)
+
+
 def build_features(source: FeatureSource, as_of: object) -> pd.DataFrame:
     """Every entity with history before `as_of`, one row each, one column per feature."""
-    as_of_us = to_us(as_of)
-    sql = _ordered(compile_features(source.catalogue), source.catalogue.entity_key)
-    return source.con.execute(sql, parameters(sql, as_of_us)).df()
+    return features_relation(source, as_of).df()
 
 
 def stream_features(source: FeatureSource, as_of: object) -> pa.RecordBatchReader:
     """The same rows as `build_features`, as Arrow batches (bounded memory at any size)."""
-    as_of_us = to_us(as_of)
-    sql = _ordered(compile_features(source.catalogue), source.catalogue.entity_key)
-    return source.con.sql(sql, params=parameters(sql, as_of_us)).to_arrow_reader(BATCH_ROWS)
+    return features_relation(source, as_of).to_arrow_reader(BATCH_ROWS)
 
 
 def write_features(source: FeatureSource, as_of: object, out: Path) -> dict[str, object]:

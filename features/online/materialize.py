@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from features.compile import compile_expiry, compile_features, parameters
+from features.compile import compile_expiry, parameters
 from features.event_log import LOG_TABLES, columns_of, from_us, to_us
 from features.online.store import connect, create_indexes, create_schema, next_midnight, now_us
 from features.relations import us
@@ -90,7 +90,7 @@ def materialize(settings: Settings, as_of: object | None = None) -> dict[str, ob
                                      ["identifier_type", "identifier_value", "known_type",
                                       "known_value", "first_at"])  # fmt: skip
             features_seconds = time.perf_counter()
-            counts["profiles"] = _copy_features(source.con, sqlite, catalogue, as_of_us)
+            counts["profiles"] = _copy_features(source, sqlite, as_of_us)
             features_seconds = time.perf_counter() - features_seconds
             create_indexes(sqlite)
             meta = {
@@ -122,19 +122,24 @@ def materialize(settings: Settings, as_of: object | None = None) -> dict[str, ob
     }
 
 
-def _copy_features(duck, sqlite, catalogue, as_of_us: int) -> int:
-    features = compile_features(catalogue)
-    expiry = compile_expiry(catalogue)
+def _copy_features(source, sqlite, as_of_us: int) -> int:
+    from features.offline import stage_features
+
+    catalogue = source.catalogue
+    features = stage_features(source, as_of_us)  # also creates the <relation>_all tables
+    expiry = compile_expiry(catalogue, relations_ready=True)
+    source.con.execute(f"CREATE OR REPLACE TEMP TABLE expiry AS {expiry}",
+                       parameters(expiry, as_of_us))  # fmt: skip
     key = catalogue.entity_key
     midnight = next_midnight(as_of_us)
     sql = (
-        f'SELECT f."{key}", {as_of_us} AS computed_at, '
-        f"LEAST(COALESCE(e.next_change, {midnight}), {midnight}) AS expires_at, "
+        f'SELECT f."{key}", {as_of_us} AS computed_at, CASE WHEN e.next_change < {midnight} '
+        f"THEN e.next_change ELSE {midnight} END AS expires_at, "
         + ", ".join(f'f."{c}"' for c in catalogue.columns)
-        + f'\nFROM ({features}) f\nLEFT JOIN ({expiry}) e ON e.entity_id = f."{key}"'
+        + f'\nFROM ({features}) f\nLEFT JOIN expiry e ON e.entity_id = f."{key}"'
     )
     columns = ["entity_id", "computed_at", "expires_at"] + [f'"{c}"' for c in catalogue.columns]
-    return _copy(duck, sqlite, sql, "online_features", columns, parameters(sql, as_of_us))
+    return _copy(source.con, sqlite, sql, "online_features", columns, parameters(sql, as_of_us))
 
 
 def _remove(path: Path) -> None:
