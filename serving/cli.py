@@ -18,6 +18,7 @@ from rich.table import Table
 
 from features.errors import CdpError, ConfigError, ContractError
 from features.settings import Settings
+from serving.cli_features import features_app
 from serving.cli_identity import identity_app
 from serving.console import console, out, settings_from
 
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(identity_app, name="identity")
+app.add_typer(features_app, name="features")
 
 
 @app.callback()
@@ -133,7 +135,8 @@ def run(
         bool, typer.Option(help="Start this home over: drop its warehouse and generated world.")
     ] = False,
 ) -> None:
-    """The main job: generate a world (unless --data is given), ingest it, resolve identities."""
+    """The main job: generate a world (unless --data is given), ingest it, resolve identities,
+    materialise the online store."""
     settings = settings_from(ctx, people=people)
     if fresh:
         _reset_home(settings)
@@ -159,6 +162,14 @@ def run(
     out.print(
         f"identity: {report.records:,} records -> {report.profiles:,} profiles, "
         f"{report.stitched_identifiers:,} cookies/devices stitched ({report.seconds:.1f}s)"
+    )
+    from features.online.materialize import materialize
+
+    with console.status("materialising the online store"):
+        stored = materialize(settings)
+    out.print(
+        f"features: {stored['features']} features of {stored['profiles']:,} profiles in the "
+        f"online store as of {stored['as_of']} ({stored['seconds']:.1f}s)"
     )
 
 

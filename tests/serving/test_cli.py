@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 CDP = str(Path(sys.executable).parent / "cdp")
-COMMANDS = ["generate", "ingest", "status", "run"]
+COMMANDS = ["generate", "ingest", "status", "run", "features"]
 
 
 def cdp(

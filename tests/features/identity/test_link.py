@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,10 @@ FEBRL_EXTRAS = ["--extra", "soc_sec_id", "--extra", "street_number", "--extra", 
 
 
 def run_link(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CDP, "link", *args], capture_output=True, text=True, timeout=600)
+    # A wide console: rich wraps error lines at the width, and temporary paths vary in length.
+    env = {**os.environ, "COLUMNS": "400"}
+    return subprocess.run([CDP, "link", *args], capture_output=True, text=True, timeout=600,
+                          env=env)  # fmt: skip
 
 
 def febrl_truth(record_id: pd.Series) -> pd.Series:
