@@ -135,8 +135,13 @@ def _recent_orders(lines: pd.DataFrame, n_items: int, as_of_us: int, days: int) 
 
 
 def _top_items(score: pd.Series, tie: pd.Series, n: int) -> np.ndarray:
-    frame = pd.DataFrame({"score": np.asarray(score, dtype=float),
-                          "tie": np.asarray(tie, dtype=float), "i": np.arange(len(score))})
+    frame = pd.DataFrame(
+        {
+            "score": np.asarray(score, dtype=float),
+            "tie": np.asarray(tie, dtype=float),
+            "i": np.arange(len(score)),
+        }
+    )
     frame = frame[frame["score"] > 0].sort_values(["score", "tie", "i"],
                                                   ascending=[False, False, True])  # fmt: skip
     return frame["i"].to_numpy()[:n]
@@ -146,8 +151,9 @@ def _item_stats(lines: pd.DataFrame, pairs: pd.DataFrame, n_items: int, as_of_us
     stats = pd.DataFrame(index=pd.RangeIndex(n_items))
     for days in (7, 14, 30, 90):
         stats[f"orders_{days}d"] = _recent_orders(lines, n_items, as_of_us, days)
-    stats["orders_all"] = lines.groupby("i")["order_id"].nunique().reindex(stats.index,
-                                                                            fill_value=0)
+    stats["orders_all"] = (
+        lines.groupby("i")["order_id"].nunique().reindex(stats.index, fill_value=0)
+    )
     recent = lines[lines["t"] >= as_of_us - 30 * DAY_US]
     stats["buyers_30d"] = recent.groupby("i")["u"].nunique().reindex(stats.index, fill_value=0)
     buyers = pairs.groupby("i")["u"].size().reindex(stats.index, fill_value=0)
@@ -176,8 +182,9 @@ def _copurchase(lines: pd.DataFrame, n_items: int, neighbours: int) -> sparse.cs
     """Items x items: cosine of the orders two products share, top `neighbours` per row."""
     baskets = lines.drop_duplicates(["order_id", "i"])
     order_codes = pd.factorize(baskets["order_id"], sort=True)[0]
+    n_orders = order_codes.max() + 1 if len(baskets) else 0
     x = sparse.csr_matrix((np.ones(len(baskets)), (order_codes, baskets["i"])),
-                          shape=(order_codes.max() + 1 if len(baskets) else 0, n_items))  # fmt: skip
+                          shape=(n_orders, n_items))  # fmt: skip
     co = (x.T @ x).tocsr()
     co.setdiag(0)
     co.eliminate_zeros()
@@ -358,4 +365,3 @@ def _category_scores(history: History, codes: np.ndarray, n: int) -> pd.DataFram
     frame["u"] = local[frame["u"]].to_numpy()
     frame = frame.sort_values(["u", "score", "i"], ascending=[True, False, True])
     return frame.groupby("u").head(n)[["u", "i", "score"]]
-

@@ -60,7 +60,7 @@ def lift_at(labels: np.ndarray, scores: np.ndarray, share: float = 0.1) -> float
     figures; a constant score gives lift 1 in expectation, not an artefact of the tie order.
     """
     labels = np.asarray(labels, dtype=float)
-    n = max(1, int(round(len(labels) * share)))
+    n = max(1, round(len(labels) * share))
     order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
     base = labels.mean()
     return float(labels[order[:n]].mean() / base) if base > 0 else float("nan")
