@@ -132,6 +132,9 @@ def run_backtest(
         folder = Path(tmp)
         report = split_file(settings, transactions, {**mapping, **(
             {"name": name_column} if name_column else {})}, cutoff, horizon, folder)  # fmt: skip
+        if report["rows_before_cutoff"] == 0:
+            raise ContractError(f"{transactions.name}: no rows before the cutoff {cutoff}: "
+                                "nothing to learn from")  # fmt: skip
         train = folder / "train.parquet"
         with open_transactions_source(settings, train, mapping, products,
                                       products_mapping) as source:  # fmt: skip

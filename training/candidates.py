@@ -217,8 +217,12 @@ def _bm25(counts: sparse.csr_matrix, neighbours: int) -> sparse.csr_matrix:
 
     if counts.nnz == 0:
         return sparse.csr_matrix((counts.shape[1], counts.shape[1]))
+    import warnings
+
     model = BM25Recommender(K=neighbours, K1=1.2, B=0.75, num_threads=1)
-    model.fit(counts, show_progress=False)
+    with warnings.catch_warnings():  # implicit converts its own BM25-weighted copy to CSR
+        warnings.simplefilter("ignore")
+        model.fit(counts, show_progress=False)
     similarity = model.similarity.tocsr()
     similarity.setdiag(0)
     similarity.eliminate_zeros()

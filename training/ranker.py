@@ -141,6 +141,7 @@ class NextBestProduct:
         codes = np.unique(history.users.get_indexer(truth["entity_id"]))
         pool = generate_candidates(history, codes, self.candidates)
         frame = pair_features(history, pool, user_features(as_of) if user_features else None)
+        frame = frame.copy()  # one block: the columns below are added to a defragmented frame
         bought = set(zip(history.users.get_indexer(truth["entity_id"]),
                          history.items.get_indexer(truth["product_id"]), strict=True))  # fmt: skip
         frame["label"] = [int((u, i) in bought) for u, i in zip(frame["u"], frame["i"],

@@ -38,9 +38,15 @@ def explain(model, top: pd.DataFrame) -> list[str]:
     texts = []
     for row, (_, pair) in zip(by_family.itertuples(index=False), top.iterrows(), strict=True):
         pushed = sorted(zip(row, by_family.columns, strict=True), reverse=True)
-        chosen = [f for value, f in pushed if value > 0][:2] or [_strongest_source(pair)]
-        sentences = [_sentence(model, pair, family) for family in chosen]
-        texts.append("; ".join(s for s in sentences if s))
+        families = [f for value, f in pushed if value > 0] + [_strongest_source(pair)]
+        sentences: list[str] = []
+        for family in families:  # the two strongest families that have something to say
+            sentence = _sentence(model, pair, family)
+            if sentence and sentence not in sentences:
+                sentences.append(sentence)
+            if len(sentences) == 2:
+                break
+        texts.append("; ".join(sentences) or "ranked high for customers with this history")
     return texts
 
 
