@@ -58,13 +58,11 @@ def pair_features(
         frame[f"item_{column}"] = items[column].to_numpy()[frame["i"].to_numpy()]
     frame["pair_category_share"] = _category_share(history, frame)
     if user_features is not None and len(user_features.columns):
-        entities = history.users[frame["u"].to_numpy()]
-        values = user_features.reindex(entities)
-        for column in user_features.columns:
-            frame[column] = values[column].to_numpy()
+        values = user_features.reindex(history.users[frame["u"].to_numpy()])
+        values.index = frame.index
+        frame = pd.concat([frame, values], axis=1)
         if "price__avg_unit_price__365d" in values:
-            frame["pair_price_ratio"] = frame["item_price"] / values[
-                "price__avg_unit_price__365d"].to_numpy()  # fmt: skip
+            frame["pair_price_ratio"] = frame["item_price"] / values["price__avg_unit_price__365d"]
     return frame
 
 

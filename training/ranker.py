@@ -158,6 +158,9 @@ class NextBestProduct:
         if entities is not None:
             codes = history.users.get_indexer(pd.Index(entities))
             codes = np.unique(codes[codes >= 0])
+        if len(codes) == 0:  # nobody known: the caller fills with best-sellers
+            return pd.DataFrame({"u": pd.Series(dtype="int64"), "i": pd.Series(dtype="int64"),
+                                 "score": pd.Series(dtype=float)})  # fmt: skip
         pool = generate_candidates(history, codes, self.candidates)
         frame = pair_features(history, pool, self.user_features_)
         frame["score"] = self.booster_.predict(frame[self.feature_names_])

@@ -139,7 +139,8 @@ def log_training_run(
                 continue
             path = Path(tmp) / f"{name}.pkl"
             path.write_bytes(pickle.dumps(_slim(model)))
-            inputs = example[name]
+            # Integers with gaps are nullable in pandas; the signature takes them as doubles.
+            inputs = example[name] if name == "nbo_ranker" else example[name].astype("float64")
             output = (
                 model.recommend(inputs.iloc[:, 0].astype(str).tolist())
                 if name == "nbo_ranker"
@@ -184,13 +185,20 @@ def list_models(settings: Settings) -> list[dict[str, object]]:
     """Every registered version of both models with its aliases and backtest figures."""
     client = _client(settings)
     rows = []
+    from mlflow.exceptions import MlflowException
+
     for name in MODELS:
+        try:
+            aliases = client.get_registered_model(name).aliases
+        except MlflowException:
+            continue
         for version in client.search_model_versions(f"name = '{name}'"):
             run = client.get_run(version.run_id)
             metrics = run.data.metrics
             rows.append({
                 "model": name, "version": int(version.version),
-                "aliases": sorted(version.aliases), "run_id": version.run_id,
+                "aliases": sorted(a for a, v in aliases.items() if str(v) == str(version.version)),
+                "run_id": version.run_id,
                 "run_name": run.info.run_name,
                 "backtest_key": run.data.tags.get("backtest_key"),
                 "primary_metric": PRIMARY[name], "primary": metrics.get(PRIMARY[name]),
