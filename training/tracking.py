@@ -148,7 +148,9 @@ def log_training_run(
             )
             info = mlflow.pyfunc.log_model(
                 name=name, python_model=wrapper(), artifacts={"model": str(path)},
-                signature=infer_signature(inputs, output), input_example=inputs,
+                signature=infer_signature(inputs, output, params=(
+                    {"k": int(model.k)} if name == "nbo_ranker" else None)),
+                input_example=inputs,
                 pip_requirements=_requirements(),
                 registered_model_name=name if register else None,
             )  # fmt: skip
