@@ -39,13 +39,15 @@ def ranking_metrics(
     at_map = hits[hits["rank"] <= k_map].copy()
     at_map["cum"] = at_map.groupby(key)["hit"].cumsum()
     at_map["prec"] = at_map["cum"] / at_map["rank"] * at_map["hit"]
-    ap = at_map.groupby(key)["prec"].sum() / np.minimum(sizes, k_map)
+    ap = at_map.groupby(key)["prec"].sum().reindex(sizes.index, fill_value=0) / np.minimum(
+        sizes, k_map
+    )
     at_k = hits[hits["rank"] <= k]
     dcg = (at_k["hit"] / np.log2(at_k["rank"] + 1)).groupby(at_k[key]).sum()
     ideal = sizes.clip(upper=k).map(lambda n: float(np.sum(1 / np.log2(np.arange(2, n + 2)))))
     found = at_k.groupby(key)["hit"].sum()
     return {
-        f"map@{k_map}": float(ap.reindex(sizes.index, fill_value=0).mean()),
+        f"map@{k_map}": float(ap.mean()),
         f"ndcg@{k}": float((dcg.reindex(sizes.index, fill_value=0) / ideal).mean()),
         f"recall@{k}": float((found.reindex(sizes.index, fill_value=0) / sizes).mean()),
         f"hr@{k}": float((found.reindex(sizes.index, fill_value=0) > 0).mean()),

@@ -3,8 +3,9 @@
 One LightGBM binary model per target (inputs: the features of features/ plus BG/NBD's
 P(active) and P(buy), training.bgnbd), trained on sliding point-in-time snapshots
 (training.snapshots) except the newest; the newest snapshot is the later time slice that
-chooses the number of trees and calibrates the scores (isotonic regression when it holds
-enough buyers, else Platt scaling), so a score of 0.3 means that about 30% of such customers
+chooses the number of trees, the weight of the trees in an average with a logistic regression
+on RFM, and calibrates that average (isotonic regression when it holds enough buyers, else
+Platt scaling), so a score of 0.3 means that about 30% of such customers
 bought. Targets: `any`, and `purchase_<category>` for each category with at least
 `min_positives` buyers in both the training rows and the calibration slice.
 """

@@ -83,15 +83,23 @@ def test_messy_rows_are_dropped_and_reported(transactions_file, small_config, tm
     assert report["duplicate_rows_dropped"] == 40
     assert report["rows_left_out_by_reason"]["no customer"] > 0
     assert report["unknown_products"]["return_lines_kept_as_returns"] > 0
-    assert report["rows_in"] == (report["duplicate_rows_dropped"] + report["rows_before_cutoff"]
-                                 + report["rows_in_horizon"] + report["rows_after_horizon"])
+    assert report["rows_in"] == (
+        report["duplicate_rows_dropped"]
+        + report["rows_before_cutoff"]
+        + report["rows_in_horizon"]
+        + report["rows_after_horizon"]
+    )
 
 
 def test_a_products_file_adds_category_targets_and_counts_unknown_products(
     transactions_file, small_config, tmp_path
 ):
-    catalog = pd.DataFrame({"sku": [f"P{p:03d}" for p in range(70)],  # 70..79 unknown
-                            "family": ["kitchen" if p % 2 else "garden" for p in range(70)]})
+    catalog = pd.DataFrame(
+        {
+            "sku": [f"P{p:03d}" for p in range(70)],  # 70..79 unknown
+            "family": ["kitchen" if p % 2 else "garden" for p in range(70)],
+        }
+    )
     products = tmp_path / "products.csv"
     catalog.to_csv(products, index=False)
     out = backtest(tmp_path, transactions_file, small_config, "p", products=products,
