@@ -35,9 +35,15 @@ def best_sellers(data: Interactions, cutoff_us: int, days: int) -> list[str]:
 
 
 def frequency_baseline(
-    data: Interactions, cutoff_us: int, k: int = 12, popular_days: int = 14
+    data: Interactions,
+    cutoff_us: int,
+    k: int = 12,
+    popular_days: int = 14,
+    entities: list[str] | None = None,
 ) -> pd.DataFrame:
-    """entity_id, rank, product_id, score of the personal-frequency-plus-popularity baseline."""
+    """entity_id, rank, product_id, score of the personal-frequency-plus-popularity baseline,
+    for every customer who bought before the cutoff and every one of `entities` (a customer
+    whose history holds only returns gets the best-sellers)."""
     bought = data.before(cutoff_us).bought
     pairs = bought.groupby(["entity_id", "product_id"]).agg(
         orders=("order_id", "nunique"), last_t=("t", "max")).reset_index()  # fmt: skip
@@ -45,9 +51,10 @@ def frequency_baseline(
                               ascending=[True, False, False, True])  # fmt: skip
     pairs = pairs.groupby("entity_id").head(k)
     popular = best_sellers(data, cutoff_us, popular_days)[: 2 * k]
+    own = pairs.groupby("entity_id")["product_id"].agg(list)
     rows = []
-    for entity, group in pairs.groupby("entity_id", sort=True):
-        chosen = list(group["product_id"])
+    for entity in sorted(set(own.index) | set(entities or ())):
+        chosen = list(own.get(entity, []))
         for product in popular:
             if len(chosen) >= k:
                 break

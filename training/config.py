@@ -57,6 +57,7 @@ class RankerConfig(_Strict):
     horizon_days: int = Field(30, ge=1, le=730)
     snapshots: int = Field(4, ge=1, le=52)
     every_days: int = Field(30, ge=1)
+    max_customers_per_snapshot: int = Field(5000, ge=10)
     candidates: CandidatesConfig = Field(default_factory=CandidatesConfig)
     lightgbm: RankerLgbConfig = Field(default_factory=RankerLgbConfig)
 
@@ -109,7 +110,7 @@ class ModelsConfig(_Strict):
         r = self.ranker
         return NextBestProduct(
             k=self.k, horizon_days=r.horizon_days, snapshots=r.snapshots,
-            every_days=r.every_days,
+            every_days=r.every_days, max_customers_per_snapshot=r.max_customers_per_snapshot,
             candidates=CandidateSettings(**{**r.candidates.model_dump(),
                                             "generators": tuple(r.candidates.generators)}),
             params=RankerParams(**r.lightgbm.model_dump()), seed=self.seed or seed,

@@ -114,7 +114,8 @@ def _score(result, data, cutoff_us, config, at_cutoff, truth) -> None:
     in_ranker = bought[bought["t"] < cutoff_us + config.ranker.horizon_days * DAY_US]
     in_ranker = in_ranker[in_ranker["entity_id"].isin(known)]
     seen = set(data.bought["product_id"])
-    base = frequency_baseline(data, cutoff_us, k, config.ranker.candidates.popular_days)
+    base = frequency_baseline(data, cutoff_us, k, config.ranker.candidates.popular_days,
+                              sorted(known))  # fmt: skip
     popular = popularity_baseline(data, cutoff_us, sorted(known), k,
                                   config.ranker.candidates.popular_days)  # fmt: skip
     model = ranking_metrics(result.recommendations, in_ranker, "entity_id", k)

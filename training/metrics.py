@@ -9,8 +9,8 @@ then averaged over those customers; the truth is the set of distinct products th
 - recall@K = hits in the top K / |truth|; HR@K = share of customers with at least one hit.
 
 Classification: ROC-AUC, PR-AUC (average precision), lift at the top decile (the positive rate
-of the 10% highest scores over the overall rate), Brier score, and a reliability curve (mean
-score and observed rate per equal-count bin).
+of the 10% highest scores over the overall rate), Brier score, a reliability curve (mean
+score and observed rate per equal-count bin) and its expected calibration error (ECE).
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, 
         "pr_auc": float(average_precision_score(labels, scores)) if both else float("nan"),
         "lift@10%": lift_at(labels, scores, 0.1),
         "brier": float(brier_score_loss(labels, np.clip(scores, 0, 1))),
+        "ece": expected_calibration_error(labels, scores) if len(labels) else float("nan"),
         "positive_rate": float(labels.mean()) if len(labels) else float("nan"),
         "rows": len(labels),
     }
@@ -91,6 +92,13 @@ def reliability_curve(labels: np.ndarray, scores: np.ndarray, bins: int = 10) ->
     frame["bin"] = np.arange(len(frame)) * bins // max(1, len(frame))
     return frame.groupby("bin").agg(mean_score=("score", "mean"), observed=("label", "mean"),
                                     rows=("label", "size")).reset_index()  # fmt: skip
+
+
+def expected_calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int = 10) -> float:
+    """Row-weighted mean |observed rate - mean score| over the reliability curve's bins."""
+    curve = reliability_curve(labels, scores, bins)
+    gaps = (curve["observed"] - curve["mean_score"]).abs()
+    return float((gaps * curve["rows"]).sum() / curve["rows"].sum())
 
 
 def lift_curve(labels: np.ndarray, scores: np.ndarray, points: int = 20) -> pd.DataFrame:

@@ -33,6 +33,7 @@ from training.snapshots import snapshot_times
 
 log = logging.getLogger("cdp.training")
 UserFeatures = Callable[[object], pd.DataFrame]
+RECOMMEND_CHUNK = 1_000  # customers scored at a time (pairs x features stay in memory)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class NextBestProduct:
     horizon_days: int = 30
     snapshots: int = 4
     every_days: int = 30
+    max_customers_per_snapshot: int = 5000
     candidates: CandidateSettings = field(default_factory=CandidateSettings)
     params: RankerParams = field(default_factory=RankerParams)
     seed: int = 42
@@ -139,6 +141,10 @@ class NextBestProduct:
         if truth.empty:
             return None
         codes = np.unique(history.users.get_indexer(truth["entity_id"]))
+        if len(codes) > self.max_customers_per_snapshot:  # bounded work at any size, seeded
+            rng = np.random.default_rng(self.seed + int(as_of_us // DAY_US))
+            codes = np.sort(rng.choice(codes, self.max_customers_per_snapshot, replace=False))
+            truth = truth[truth["entity_id"].isin(set(history.users[codes]))]
         pool = generate_candidates(history, codes, self.candidates)
         frame = pair_features(history, pool, user_features(as_of) if user_features else None)
         frame = frame.copy()  # one block: the columns below are added to a defragmented frame
@@ -151,18 +157,23 @@ class NextBestProduct:
         frame.attrs["recall"] = frame["label"].sum() / max(1, len(truth))
         return frame
 
+    def _codes(self, entities: list[str] | None) -> np.ndarray:
+        history = self.history_
+        if entities is None:
+            return np.arange(len(history.users))
+        codes = history.users.get_indexer(pd.Index(entities))
+        return np.unique(codes[codes >= 0])
+
     def scored_candidates(self, entities: list[str] | None = None) -> pd.DataFrame:
         """Every candidate of `entities` (default: all customers with history), scored."""
-        history = self.history_
-        codes = np.arange(len(history.users))
-        if entities is not None:
-            codes = history.users.get_indexer(pd.Index(entities))
-            codes = np.unique(codes[codes >= 0])
+        return self._scored(self._codes(entities))
+
+    def _scored(self, codes: np.ndarray) -> pd.DataFrame:
         if len(codes) == 0:  # nobody known: the caller fills with best-sellers
             return pd.DataFrame({"u": pd.Series(dtype="int64"), "i": pd.Series(dtype="int64"),
                                  "score": pd.Series(dtype=float)})  # fmt: skip
-        pool = generate_candidates(history, codes, self.candidates)
-        frame = pair_features(history, pool, self.user_features_)
+        pool = generate_candidates(self.history_, codes, self.candidates)
+        frame = pair_features(self.history_, pool, self.user_features_)
         frame["score"] = self.booster_.predict(frame[self.feature_names_])
         return frame
 
@@ -171,17 +182,25 @@ class NextBestProduct:
         """Top-k products per customer: entity_id, rank, product_id, score[, reasons].
 
         Customers unknown at the cutoff get the best-sellers, marked as such; lists shorter
-        than k are filled with best-sellers not already in them.
+        than k are filled with best-sellers not already in them. Customers are scored a chunk
+        at a time, so memory stays bounded however many there are.
         """
         from training.reasons import explain
 
         k = k or self.k
         history = self.history_
-        frame = self.scored_candidates(entities)
-        frame = frame.sort_values(["u", "score", "i"], ascending=[True, False, True])
-        top = frame.groupby("u", sort=False).head(k).copy()
-        top["rank"] = top.groupby("u").cumcount() + 1
-        top["reasons"] = explain(self, top) if reasons else ""
+        codes = self._codes(entities)
+        tops = [pd.DataFrame({"u": pd.Series(dtype="int64"), "i": pd.Series(dtype="int64"),
+                              "score": pd.Series(dtype=float), "rank": pd.Series(dtype="int64"),
+                              "reasons": pd.Series(dtype=str)})]  # fmt: skip
+        for start in range(0, len(codes), RECOMMEND_CHUNK):
+            frame = self._scored(codes[start : start + RECOMMEND_CHUNK])
+            frame = frame.sort_values(["u", "score", "i"], ascending=[True, False, True])
+            top = frame.groupby("u", sort=False).head(k).copy()
+            top["rank"] = top.groupby("u").cumcount() + 1
+            top["reasons"] = explain(self, top) if reasons else ""
+            tops.append(top[["u", "i", "score", "rank", "reasons"]])
+        top = pd.concat(tops, ignore_index=True)
         wanted = list(history.users) if entities is None else list(dict.fromkeys(entities))
         top = _fill(top, history, wanted, k)
         top["product_id"] = history.items[top["i"].to_numpy()]
@@ -192,6 +211,7 @@ class NextBestProduct:
         """Parameters (for tracking)."""
         return {"k": self.k, "horizon_days": self.horizon_days, "snapshots": self.snapshots,
                 "every_days": self.every_days, "seed": self.seed,
+                "max_customers_per_snapshot": self.max_customers_per_snapshot,
                 **{f"candidates.{k}": v for k, v in asdict(self.candidates).items()},
                 **{f"ranker.{k}": v for k, v in asdict(self.params).items()}}  # fmt: skip
 
