@@ -81,7 +81,7 @@ def _sentence(model, pair: pd.Series, family: str) -> str:
     if family == "repurchase" and pair.get("pair_orders", 0) > 0:
         orders = int(pair["pair_orders"])
         times = "once" if orders == 1 else f"{orders} times"
-        return f"bought it {times}, last {ago(pair['pair_days_since_last'])}"
+        return f"bought it {times}, most recently {ago(pair['pair_days_since_last'])}"
     if family in ("copurchase", "item_knn"):
         anchor = _anchor(model, u, i, "copurchase" if family == "copurchase" else "knn")
         if anchor is None:
@@ -103,5 +103,11 @@ def _sentence(model, pair: pd.Series, family: str) -> str:
     if family == "trending" and pair.get("item_trend", 0) > 1.2:
         return f"selling {pair['item_trend']:.1f}x its usual pace this week"
     if family in ("popular", "trending"):
-        return "one of the best-sellers of the last weeks"
+        rank = pair.get("popular_rank")
+        if rank is not None and not np.isnan(rank):
+            days = model.candidates.popular_days
+            return f"number {int(rank)} best-seller of the last {days} days"
+        orders = pair.get("item_orders_30d", 0)
+        if orders and orders > 0:
+            return f"in {int(orders)} orders in the last 30 days"
     return ""
