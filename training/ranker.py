@@ -174,8 +174,8 @@ class NextBestProduct:
                                  "score": pd.Series(dtype=float)})  # fmt: skip
         pool = generate_candidates(self.history_, codes, self.candidates)
         frame = pair_features(self.history_, pool, self.user_features_)
-        frame["score"] = self.booster_.predict(frame[self.feature_names_])
-        return frame
+        score = self.booster_.predict(frame[self.feature_names_])
+        return pd.concat([frame, pd.Series(score, index=frame.index, name="score")], axis=1)
 
     def recommend(self, entities: list[str] | None = None, k: int | None = None,
                   reasons: bool = True) -> pd.DataFrame:  # fmt: skip

@@ -109,5 +109,5 @@ def _sentence(model, pair: pd.Series, family: str) -> str:
             return f"number {int(rank)} best-seller of the last {days} days"
         orders = pair.get("item_orders_30d", 0)
         if orders and orders > 0:
-            return f"in {int(orders)} orders in the last 30 days"
+            return f"in {int(orders)} order{'s' * (int(orders) != 1)} in the last 30 days"
     return ""
