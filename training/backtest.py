@@ -29,7 +29,6 @@ from training.interactions import load_interactions
 
 log = logging.getLogger("cdp.training")
 BACKTEST_ROLES = {**TRANSACTION_ROLES, "name": False}
-OUTPUTS = ("recommendations.parquet", "propensity.parquet", "metrics.json")
 
 
 def _reader(path: Path) -> str:
@@ -123,7 +122,7 @@ def run_backtest(
     products: Path | None = None,
     products_mapping: dict[str, str] | None = None,
 ) -> tuple[Evaluation, dict[str, object]]:
-    """Run the backtest and write OUTPUTS into `out`; returns the evaluation and metrics."""
+    """Run the backtest, write its three outputs into `out`; return evaluation and metrics."""
     started = time.perf_counter()
     mapping = dict(mapping)
     name_column = mapping.pop("name", None)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -192,10 +192,3 @@ class Propensity:
         booster = self.boosters_[target]
         values = booster.feature_importance("gain", iteration=self.trees_[target])
         return pd.Series(values, index=self.feature_names_).sort_values(ascending=False)
-
-    def describe(self) -> dict[str, object]:
-        """Parameters (for tracking)."""
-        return {"horizon_days": self.horizon_days, "snapshots": self.snapshots,
-                "every_days": self.every_days, "min_positives": self.min_positives,
-                "isotonic_min_positives": self.isotonic_min_positives, "seed": self.seed,
-                **{f"lgb.{k}": v for k, v in asdict(self.params).items()}}  # fmt: skip

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -206,14 +206,6 @@ class NextBestProduct:
         top["product_id"] = history.items[top["i"].to_numpy()]
         columns = ["entity_id", "rank", "product_id", "score"] + (["reasons"] if reasons else [])
         return top[columns].sort_values(["entity_id", "rank"], ignore_index=True)
-
-    def describe(self) -> dict[str, object]:
-        """Parameters (for tracking)."""
-        return {"k": self.k, "horizon_days": self.horizon_days, "snapshots": self.snapshots,
-                "every_days": self.every_days, "seed": self.seed,
-                "max_customers_per_snapshot": self.max_customers_per_snapshot,
-                **{f"candidates.{k}": v for k, v in asdict(self.candidates).items()},
-                **{f"ranker.{k}": v for k, v in asdict(self.params).items()}}  # fmt: skip
 
 
 def _fill(top: pd.DataFrame, history: History, wanted: list[str], k: int) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from training.candidates import DAY_US
 from training.pairs import family_of
 
 
-def ago(days: float) -> str:
+def format_age(days: float) -> str:
     """Days as words: 'today', '3 days ago', '2 weeks ago', '5 months ago'."""
     days = int(days)
     if days < 1:
@@ -81,14 +81,16 @@ def _sentence(model, pair: pd.Series, family: str) -> str:
     if family == "repurchase" and pair.get("pair_orders", 0) > 0:
         orders = int(pair["pair_orders"])
         times = "once" if orders == 1 else f"{orders} times"
-        return f"bought it {times}, most recently {ago(pair['pair_days_since_last'])}"
+        return f"bought it {times}, most recently {format_age(pair['pair_days_since_last'])}"
     if family in ("copurchase", "item_knn"):
         anchor = _anchor(model, u, i, "copurchase" if family == "copurchase" else "knn")
         if anchor is None:
             return ""
         bought = model.history_.pairs
         last = bought[(bought["u"] == u) & (bought["i"] == anchor)]["last_t"]
-        when = f" {ago((model.history_.as_of_us - last.iloc[0]) / DAY_US)}" if len(last) else ""
+        when = (
+            f" {format_age((model.history_.as_of_us - last.iloc[0]) / DAY_US)}" if len(last) else ""
+        )
         if family == "copurchase":
             return f"bought {_name(model, anchor)}{when}; it is often in the same order"
         return f"customers who buy {_name(model, anchor)} also buy it"
@@ -99,7 +101,7 @@ def _sentence(model, pair: pd.Series, family: str) -> str:
             return ""
         return f"{share:.0%} of their purchases are {category}; a best-seller there"
     if family == "interest" and pair.get("interest_score", 0) > 0:
-        return f"looked at it {ago(pair['days_since_interest'])} and has not bought it yet"
+        return f"looked at it {format_age(pair['days_since_interest'])} and has not bought it yet"
     if family == "trending" and pair.get("item_trend", 0) > 1.2:
         return f"selling {pair['item_trend']:.1f}x its usual pace this week"
     if family in ("popular", "trending"):

@@ -14,6 +14,11 @@ from tests.training.conftest import CUTOFF, MAPPING
 COMMANDS = ["backtest", "train", "promote", "models"]
 
 
+def said(result) -> str:
+    """stderr with rich's line wrapping undone."""
+    return " ".join(result.stderr.split())
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_model_commands_explain_themselves(command: str) -> None:
     assert command in cdp("--help").stdout
@@ -40,18 +45,18 @@ def test_bad_input_exits_with_the_error_code(transactions_file, tmp_path) -> Non
     common = ["--cutoff", CUTOFF, "--out", str(tmp_path / "o"), "--no-track"]
     bad_map = cdp("backtest", "--transactions", str(transactions_file), "--map", "customer=x",
                   *common, home=tmp_path / "h")  # fmt: skip
-    assert bad_map.returncode == 2 and "unknown role" in bad_map.stderr
+    assert bad_map.returncode == 2 and "unknown role" in said(bad_map)
     missing = cdp("backtest", "--transactions", str(tmp_path / "nope.csv"), "--map", MAPPING,
                   *common, home=tmp_path / "h")  # fmt: skip
-    assert missing.returncode == 3 and "no such file" in missing.stderr
+    assert missing.returncode == 3 and "no such file" in said(missing)
     config = tmp_path / "bad.yaml"
     config.write_text("ranker:\n  colour: red\n")
     bad_config = cdp("train", "--config", str(config), home=tmp_path / "h")
-    assert bad_config.returncode == 2 and "ranker.colour: unknown key" in bad_config.stderr
+    assert bad_config.returncode == 2 and "ranker.colour: unknown key" in said(bad_config)
 
 
 def test_promote_without_a_challenger_is_not_found(tmp_path) -> None:
     result = cdp("promote", "nbo_ranker", home=tmp_path / "h")
-    assert result.returncode == 4 and "no challenger" in result.stderr
+    assert result.returncode == 4 and "no challenger" in said(result)
     listed = cdp("models", "--json", home=tmp_path / "h")
     assert listed.returncode == 0 and json.loads(listed.stdout) == []

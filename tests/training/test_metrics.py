@@ -10,7 +10,7 @@ from training.baselines import RecencyHeuristic, frequency_baseline
 from training.candidates import DAY_US
 from training.interactions import Interactions
 from training.metrics import classification_metrics, lift_at, ranking_metrics, reliability_curve
-from training.reasons import ago
+from training.reasons import format_age
 
 
 def recs(rows):
@@ -75,6 +75,6 @@ def test_recency_heuristic_scores_are_decile_rates() -> None:
     assert scores[:40].min() == 1.0 and scores[-40:].max() == 0.0
 
 
-def test_ago_reads_like_speech() -> None:
-    assert [ago(0.2), ago(1), ago(3), ago(21), ago(90)] == [
+def test_ages_read_like_speech() -> None:
+    assert [format_age(0.2), format_age(1), format_age(3), format_age(21), format_age(90)] == [
         "today", "1 day ago", "3 days ago", "3 weeks ago", "3 months ago"]  # fmt: skip
