@@ -148,14 +148,17 @@ def models(
         out.print_json(json.dumps(rows, default=str))
         return
     table = Table(title="registered models")
-    for column in ("model", "version", "aliases", "primary metric", "value", "run"):
+    for column in ("model", "version", "aliases", "metric", "value", "baseline", "run"):
         table.add_column(column)
     for row in rows:
-        value = row["primary"]
         table.add_row(row["model"], str(row["version"]), ", ".join(row["aliases"]),
-                      row["primary_metric"], "-" if value is None else f"{value:.4f}",
-                      row["run_name"])  # fmt: skip
+                      row["primary_metric"].split(".")[-1], _figure(row["primary"]),
+                      _figure(row["baseline"]), row["run_name"])  # fmt: skip
     out.print(table)
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def add_model_commands(app: typer.Typer) -> None:

@@ -105,6 +105,15 @@ class ModelsConfig(_Strict):
             "propensity": self.propensity.model_copy(update={"horizon_days": days}),
         })  # fmt: skip
 
+    def with_split(self, other: ModelsConfig) -> ModelsConfig:
+        """These hyperparameters on `other`'s backtest split (cutoff, k and both horizons)."""
+        return self.model_copy(update={
+            "cutoff": other.cutoff, "k": other.k,
+            "ranker": self.ranker.model_copy(update={"horizon_days": other.ranker.horizon_days}),
+            "propensity": self.propensity.model_copy(
+                update={"horizon_days": other.propensity.horizon_days}),
+        })  # fmt: skip
+
     def build_ranker(self, seed: int) -> NextBestProduct:
         """An unfitted next-best-product model."""
         r = self.ranker

@@ -27,6 +27,9 @@ EXPERIMENT = "models"
 MODELS = ("nbo_ranker", "propensity")
 # The metric each model is promoted on (higher is better), from the run's backtest.
 PRIMARY = {"nbo_ranker": "ranker.model.map_at_12", "propensity": "propensity.any.model.auc"}
+# The baseline each is shown beside in `cdp models` (same backtest, same metric).
+BASELINE = {"nbo_ranker": "ranker.frequency_baseline.map_at_12",
+            "propensity": "propensity.any.rfm_logistic.auc"}  # fmt: skip
 
 
 class PromotionRefusedError(CdpError):
@@ -204,6 +207,7 @@ def list_models(settings: Settings) -> list[dict[str, object]]:
                 "run_name": run.info.run_name,
                 "backtest_key": run.data.tags.get("backtest_key"),
                 "primary_metric": PRIMARY[name], "primary": metrics.get(PRIMARY[name]),
+                "baseline": metrics.get(BASELINE[name]),
                 "metrics": {k: v for k, v in sorted(metrics.items())
                             if k.startswith(("ranker.model", "propensity.any.model",
                                              "ranker.frequency", "propensity.any.rfm"))},
@@ -211,14 +215,15 @@ def list_models(settings: Settings) -> list[dict[str, object]]:
     return sorted(rows, key=lambda r: (r["model"], r["version"]))
 
 
-Rebacktest = Callable[[str], tuple[str, dict[str, float]]]
+Rebacktest = Callable[..., tuple[str, dict[str, float]]]
 
 
 def promote(settings: Settings, name: str, rebacktest: Rebacktest | None = None) -> dict:
     """Move `champion` to the challenger if it beats the champion on the same backtest.
 
     When the two were backtested on different data or cutoffs, both configs are backtested
-    again on the current data (`rebacktest(config_json) -> (backtest_key, flat metrics)`).
+    again on the current data and on the challenger's split
+    (`rebacktest(config_json[, split_config_json]) -> (backtest_key, flat metrics)`).
     Raises PromotionRefusedError when the challenger is not strictly better.
     """
     if name not in MODELS:
@@ -238,15 +243,18 @@ def promote(settings: Settings, name: str, rebacktest: Rebacktest | None = None)
     old_run = client.get_run(champion.run_id)
     new_key, old_key = (r.data.tags.get("backtest_key") for r in (new_run, old_run))
     new_value, old_value = new_run.data.metrics.get(metric), old_run.data.metrics.get(metric)
-    if new_key != old_key:
+    again = new_key != old_key
+    if again:
         if rebacktest is None:
             raise PromotionRefusedError(f"{name}: champion v{champion.version} and challenger "
                                         f"v{challenger.version} were backtested on different "
                                         "data; nothing to compare")  # fmt: skip
-        new_key, new_figures = rebacktest(new_run.data.params["config_json"])
-        old_key, old_figures = rebacktest(old_run.data.params["config_json"])
+        new_json = new_run.data.params["config_json"]
+        new_key, new_figures = rebacktest(new_json)
+        old_key, old_figures = rebacktest(old_run.data.params["config_json"], new_json)
         new_value, old_value = new_figures.get(metric), old_figures.get(metric)
     result = {"model": name, "metric": metric, "challenger": int(challenger.version),
+              "backtested_again": again,
               "challenger_value": new_value, "champion": int(champion.version),
               "champion_value": old_value, "backtest_key": new_key}  # fmt: skip
     if new_value is None or old_value is None or not new_value > old_value:

@@ -58,12 +58,22 @@ def backtest_warehouse(settings: Settings, config: ModelsConfig):
 
 
 def rebacktest(settings: Settings):
-    """For `promote`: config JSON -> (backtest key, flat metrics) on the current warehouse."""
+    """For `promote`: (config JSON, split config JSON) -> (backtest key, flat metrics) on the
+    current warehouse. The split (cutoff, k, horizons) comes from the second config, so two
+    models' hyperparameters are compared on one backtest."""
 
-    def run(config_json: str) -> tuple[str, dict[str, float]]:
+    done: dict[tuple[str, str | None], tuple[str, dict[str, float]]] = {}
+
+    def run(config_json: str, split_json: str | None = None) -> tuple[str, dict[str, float]]:
+        if (config_json, split_json) in done:  # `cdp promote` asks for both models at once
+            return done[config_json, split_json]
         config = ModelsConfig.model_validate_json(config_json)
+        if split_json is not None:
+            split = ModelsConfig.model_validate_json(split_json)
+            config = config.with_split(split)
         result, key = backtest_warehouse(settings, config)
-        return key, flat_metrics(result.metrics)
+        done[config_json, split_json] = key, flat_metrics(result.metrics)
+        return done[config_json, split_json]
 
     return run
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import mlflow.pyfunc
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -12,7 +13,7 @@ from serving.cli import app
 from tests.conftest import copy_home
 from training.config import ModelsConfig
 from training.tracking import PromotionRefusedError, list_models, promote
-from training.train import train_warehouse
+from training.train import rebacktest, train_warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +35,10 @@ def test_train_registers_challengers_and_promotion_refuses_a_worse_one(resolved_
     first = train_warehouse(settings, ModelsConfig(**GOOD))
     assert first["versions"] == {"nbo_ranker": "1", "propensity": "1"}
     figures = first["metrics"]
-    assert figures["ranker.model.map_at_12"] > figures["ranker.popularity_baseline.map_at_12"]
+    for baseline in ("frequency_baseline", "popularity_baseline"):
+        assert figures["ranker.model.map_at_12"] > figures[f"ranker.{baseline}.map_at_12"]
     assert 0 < figures["propensity.any.model.brier"] < 0.25
+    assert figures["propensity.any.model.ece"] < 0.06  # calibrated on the later slice
     for name in ("nbo_ranker", "propensity"):
         assert promote(settings, name)["champion"] == 1
 
@@ -47,11 +50,17 @@ def test_train_registers_challengers_and_promotion_refuses_a_worse_one(resolved_
     assert rows[("nbo_ranker", 1)] == ["champion"]
     assert rows[("nbo_ranker", 2)] == ["challenger"]
 
+    # trained on another split: both configs are backtested again on the challenger's split,
+    # where the same hyperparameters tie, and a tie does not promote
+    earlier = str((pd.Timestamp(first["cutoff"]) - pd.Timedelta(days=10)).date())
+    third = train_warehouse(settings, ModelsConfig(**GOOD, cutoff=earlier))
+    assert third["backtest_key"] != first["backtest_key"]
+    with pytest.raises(PromotionRefusedError, match=r"v3 .* does not beat champion v1"):
+        promote(settings, "nbo_ranker", rebacktest(settings))
+
     # the champion loads as one pyfunc artifact and recommends with reasons
     mlflow.set_tracking_uri(settings.mlflow_uri)
     model = mlflow.pyfunc.load_model("models:/nbo_ranker@champion")
-    import pandas as pd
-
     profiles = pd.DataFrame({"profile_id": ["unknown-profile"]})
     recs = model.predict(profiles, params={"k": 5})
     assert list(recs["rank"]) == [1, 2, 3, 4, 5]
