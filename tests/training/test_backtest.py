@@ -121,3 +121,14 @@ def test_bad_input_is_a_clear_error(transactions_file, small_config, tmp_path):
     with pytest.raises(ContractError, match="before the cutoff"):
         run_backtest(settings, transactions_file, parse_map(MAPPING, BACKTEST_ROLES),
                      "2023-01-01", config, tmp_path / "y")  # fmt: skip
+
+
+def test_a_csv_export_of_the_same_rows_gives_the_same_outputs(transactions_file, small_config,
+                                                              tmp_path):  # fmt: skip
+    csv = tmp_path / "transactions.csv"
+    pd.read_parquet(transactions_file).to_csv(csv, index=False)  # ids written as 10001.0
+    from_parquet = outputs(backtest(tmp_path, transactions_file, small_config, "pq"))
+    from_csv = outputs(backtest(tmp_path, csv, small_config, "csv"))
+    assert_frame_equal(from_parquet[0], from_csv[0])
+    assert_frame_equal(from_parquet[1], from_csv[1])
+    assert from_csv[0]["customer_id"].str.fullmatch(r"\d+").all()
