@@ -20,6 +20,7 @@ from features.errors import CdpError, ConfigError, ContractError
 from features.settings import Settings
 from serving.cli_features import features_app
 from serving.cli_identity import identity_app
+from serving.cli_models import add_model_commands
 from serving.console import console, out, settings_from
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(identity_app, name="identity")
 app.add_typer(features_app, name="features")
+add_model_commands(app)
 
 
 @app.callback()
