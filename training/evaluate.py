@@ -19,7 +19,7 @@ from training.baselines import (
     RecencyHeuristic,
     RfmLogistic,
     frequency_baseline,
-    popularity_baseline,  # fmt: skip
+    popularity_baseline,
 )
 from training.candidates import DAY_US
 from training.config import ModelsConfig
