@@ -269,3 +269,16 @@ def promote(settings: Settings, name: str, rebacktest: Rebacktest | None = None)
 
 def _fmt(value: float | None) -> str:
     return "missing" if value is None else f"{value:.4f}"
+
+
+def load_champion(settings: Settings, name: str, alias: str = "champion") -> tuple[object, str]:
+    """The fitted model behind `name@alias` in the registry, unwrapped from its pyfunc, and
+    its version. Raises NotFoundError when the alias is not set."""
+    import mlflow.pyfunc
+
+    client = _client(settings)
+    version = _version_by_alias(client, name, alias)
+    if version is None:
+        raise NotFoundError(f"{name} has no {alias}; run `cdp train` and `cdp promote`")
+    loaded = mlflow.pyfunc.load_model(f"models:/{name}@{alias}")
+    return loaded.unwrap_python_model().model, str(version.version)
