@@ -63,3 +63,23 @@ class WarehouseError(CdpError):
 
     exit_code = 5
     http_status = 503
+
+
+class UnauthorizedError(CdpError):
+    """No API key, or one that is unknown or revoked."""
+
+    exit_code = 5
+    http_status = 401
+
+
+class ForbiddenError(CdpError):
+    """The API key is valid but its role may not do this."""
+
+    exit_code = 5
+    http_status = 403
+
+
+class NotReadyError(CdpError):
+    """The service is still loading its models and stores."""
+
+    http_status = 503

@@ -21,6 +21,7 @@ from features.settings import Settings
 from serving.cli_features import features_app
 from serving.cli_identity import identity_app
 from serving.cli_models import add_model_commands
+from serving.cli_serve import add_serve_commands
 from serving.console import console, out, settings_from
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app = typer.Typer(
 app.add_typer(identity_app, name="identity")
 app.add_typer(features_app, name="features")
 add_model_commands(app)
+add_serve_commands(app)
 
 
 @app.callback()
@@ -136,9 +138,12 @@ def run(
     fresh: Annotated[
         bool, typer.Option(help="Start this home over: drop its warehouse and generated world.")
     ] = False,
+    train: Annotated[bool, typer.Option(help="Train and register the models.")] = True,
+    serve: Annotated[bool, typer.Option(help="Serve once everything is built.")] = True,
+    port: Annotated[int, typer.Option(help="Port of the service on 127.0.0.1.")] = 3000,
 ) -> None:
     """The main job: generate a world (unless --data is given), ingest it, resolve identities,
-    materialise the online store."""
+    materialise the online store, train and register the models, then serve."""
     settings = settings_from(ctx, people=people)
     if fresh:
         _reset_home(settings)
@@ -173,6 +178,16 @@ def run(
         f"features: {stored['features']} features of {stored['profiles']:,} profiles in the "
         f"online store as of {stored['as_of']} ({stored['seconds']:.1f}s)"
     )
+    from serving.main_job import print_examples, train_and_promote
+
+    if not train:
+        return
+    train_and_promote(settings, data_changed=any(r.rows_inserted for r in results))
+    print_examples(settings, port)
+    if serve:
+        from serving.cli_serve import serve as serve_command
+
+        serve_command(ctx, port=port)
 
 
 @app.command()

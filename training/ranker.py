@@ -33,6 +33,7 @@ from training.snapshots import snapshot_times
 
 log = logging.getLogger("cdp.training")
 UserFeatures = Callable[[object], pd.DataFrame]
+OFFER_DEPTH = 25  # offers kept per customer for serving: k plus room for owned products
 RECOMMEND_CHUNK = 1_000  # customers scored at a time (pairs x features stay in memory)
 
 
@@ -177,6 +178,12 @@ class NextBestProduct:
         score = self.booster_.predict(frame[self.feature_names_])
         return pd.concat([frame, pd.Series(score, index=frame.index, name="score")], axis=1)
 
+    def precompute_offers(self, depth: int = OFFER_DEPTH) -> NextBestProduct:
+        """Score every known customer's top `depth` with reasons once, into `offers_`, so a
+        service answers a lookup with a read (the reasons' SHAP values are the costly part)."""
+        self.offers_ = self.recommend(None, k=depth)
+        return self
+
     def recommend(self, entities: list[str] | None = None, k: int | None = None,
                   reasons: bool = True) -> pd.DataFrame:  # fmt: skip
         """Top-k products per customer: entity_id, rank, product_id, score[, reasons].
@@ -227,6 +234,10 @@ def _fill(top: pd.DataFrame, history: History, wanted: list[str], k: int) -> pd.
             if item not in seen:
                 rank += 1
                 rows.append((entity, item, rank, floor - position))
+    if not rows:  # every best-seller already listed: nothing to add
+        return top
     extra = pd.DataFrame(rows, columns=["entity_id", "i", "rank", "score"])
     extra["reasons"] = "one of the best-sellers of the last weeks"
+    if top.empty:  # nobody known: the filled lists are the whole answer
+        return extra
     return pd.concat([top, extra], ignore_index=True)

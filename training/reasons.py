@@ -35,13 +35,18 @@ def explain(model, top: pd.DataFrame) -> list[str]:
     contributions = model.booster_.predict(top[names], pred_contrib=True)[:, : len(names)]
     families = pd.Series([family_of(n) for n in names])
     by_family = pd.DataFrame(contributions, columns=names).T.groupby(families.values).sum().T
+    # When each of these customers last bought each product: one pass, not one scan per row.
+    bought = model.history_.pairs
+    bought = bought[bought["u"].isin(top["u"].unique())]
+    last_bought = dict(zip(zip(bought["u"], bought["i"], strict=True), bought["last_t"],
+                           strict=True))  # fmt: skip
     texts = []
     for row, (_, pair) in zip(by_family.itertuples(index=False), top.iterrows(), strict=True):
         pushed = sorted(zip(row, by_family.columns, strict=True), reverse=True)
         families = [f for value, f in pushed if value > 0] + [_strongest_source(pair)]
         sentences: list[str] = []
         for family in families:  # the two strongest families that have something to say
-            sentence = _sentence(model, pair, family)
+            sentence = _sentence(model, pair, family, last_bought)
             if sentence and sentence not in sentences:
                 sentences.append(sentence)
             if len(sentences) == 2:
@@ -76,7 +81,7 @@ def _anchor(model, u: int, i: int, matrix_name: str) -> int | None:
     return int(row.indices[np.argmax(weights)])
 
 
-def _sentence(model, pair: pd.Series, family: str) -> str:
+def _sentence(model, pair: pd.Series, family: str, last_bought: dict) -> str:
     u, i = int(pair["u"]), int(pair["i"])
     if family == "repurchase" and pair.get("pair_orders", 0) > 0:
         orders = int(pair["pair_orders"])
@@ -86,11 +91,8 @@ def _sentence(model, pair: pd.Series, family: str) -> str:
         anchor = _anchor(model, u, i, "copurchase" if family == "copurchase" else "knn")
         if anchor is None:
             return ""
-        bought = model.history_.pairs
-        last = bought[(bought["u"] == u) & (bought["i"] == anchor)]["last_t"]
-        when = (
-            f" {format_age((model.history_.as_of_us - last.iloc[0]) / DAY_US)}" if len(last) else ""
-        )
+        last = last_bought.get((u, anchor))
+        when = "" if last is None else f" {format_age((model.history_.as_of_us - last) / DAY_US)}"
         if family == "copurchase":
             return f"bought {_name(model, anchor)}{when}; it is often in the same order"
         return f"customers who buy {_name(model, anchor)} also buy it"

@@ -91,6 +91,9 @@ def train_warehouse(
         latest, _ = _moments(source, config)
         data = load_interactions(source, latest)
         ranker, propensity, seconds = fit_models(source, data, latest, config, seed)
+        offers_started = time.perf_counter()
+        ranker.precompute_offers()
+        seconds["offers"] = time.perf_counter() - offers_started
         features = build_features(source, latest)
         entity_key = source.catalogue.entity_key
     example = {

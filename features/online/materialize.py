@@ -15,7 +15,14 @@ from pathlib import Path
 
 from features.compile import compile_expiry, parameters
 from features.event_log import LOG_TABLES, columns_of, from_us, to_us
-from features.online.store import connect, create_indexes, create_schema, next_midnight, now_us
+from features.online.store import (
+    PROFILE_COLUMNS,
+    connect,
+    create_indexes,
+    create_schema,
+    next_midnight,
+    now_us,
+)
 from features.relations import us
 from features.settings import Settings
 
@@ -89,6 +96,7 @@ def materialize(settings: Settings, as_of: object | None = None) -> dict[str, ob
             counts["claims"] = _copy(source.con, sqlite, CLAIMS_SQL, "claims",
                                      ["identifier_type", "identifier_value", "known_type",
                                       "known_value", "first_at"])  # fmt: skip
+            counts["golden_records"] = _copy_profiles(source.con, sqlite)
             features_seconds = time.perf_counter()
             counts["profiles"] = _copy_features(source, sqlite, as_of_us)
             features_seconds = time.perf_counter() - features_seconds
@@ -140,6 +148,20 @@ def _copy_features(source, sqlite, as_of_us: int) -> int:
     )
     columns = ["entity_id", "computed_at", "expires_at"] + [f'"{c}"' for c in catalogue.columns]
     return _copy(source.con, sqlite, sql, "online_features", columns, parameters(sql, as_of_us))
+
+
+def _copy_profiles(duck, sqlite) -> int:
+    """The golden records, when identities were resolved (bring-your-own transactions have
+    none)."""
+    tables = {r[0] for r in duck.execute("SHOW TABLES").fetchall()}
+    if "profiles" not in tables:
+        return 0
+    casts = {"first_seen_at": "CAST(first_seen_at AS VARCHAR)",
+             "last_seen_at": "CAST(last_seen_at AS VARCHAR)",
+             "low_evidence": "CAST(low_evidence AS INTEGER)"}  # fmt: skip
+    select = ", ".join(casts.get(c, c) for c in PROFILE_COLUMNS)
+    return _copy(duck, sqlite, f"SELECT {select} FROM profiles", "profiles",
+                 list(PROFILE_COLUMNS))  # fmt: skip
 
 
 def _remove(path: Path) -> None:

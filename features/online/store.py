@@ -51,7 +51,15 @@ AUX_TABLES = (
     "CREATE TABLE claims (identifier_type TEXT, identifier_value TEXT, known_type TEXT, "
     "known_value TEXT, first_at INTEGER, "
     "PRIMARY KEY (identifier_type, identifier_value, known_type, known_value)) WITHOUT ROWID",
+    # The golden records of features.identity.profiles, for the service's lookups.
+    "CREATE TABLE profiles (profile_id TEXT PRIMARY KEY, first_name TEXT, last_name TEXT, "
+    "email TEXT, phone TEXT, date_of_birth TEXT, address_line TEXT, city TEXT, postcode TEXT, "
+    "first_seen_at TEXT, last_seen_at TEXT, sources TEXT, record_count INTEGER, "
+    "low_evidence INTEGER) WITHOUT ROWID",
 )
+PROFILE_COLUMNS = ("profile_id", "first_name", "last_name", "email", "phone", "date_of_birth",
+                   "address_line", "city", "postcode", "first_seen_at", "last_seen_at",
+                   "sources", "record_count", "low_evidence")  # fmt: skip
 
 
 def connect(path: Path) -> sqlite3.Connection:

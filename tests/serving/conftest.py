@@ -1,3 +1,31 @@
 """Fixtures the CLI tests share with the model tests."""
 
+import pytest
+
+from features.settings import Settings
 from tests.training.conftest import small_config, transactions_file  # noqa: F401
+
+# Small enough to train in seconds, good enough to rank above the baselines.
+SERVE_CONFIG = {
+    "ranker": {"snapshots": 2, "lightgbm": {"max_trees": 60}},
+    "propensity": {"horizon_days": 60, "snapshots": 3, "every_days": 20,
+                   "lightgbm": {"max_trees": 150}},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def served_home(resolved_world: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The small resolved world, materialised, with champion models: everything the service
+    loads. Read it, or copy it (tests.conftest.copy_home) before changing it."""
+    from features.online.materialize import materialize
+    from tests.conftest import copy_home
+    from training.config import ModelsConfig
+    from training.tracking import promote
+    from training.train import train_warehouse
+
+    settings = copy_home(resolved_world, tmp_path_factory.mktemp("served"))
+    materialize(settings)
+    train_warehouse(settings, ModelsConfig(**SERVE_CONFIG))
+    for name in ("nbo_ranker", "propensity"):
+        promote(settings, name)
+    return settings

@@ -87,20 +87,20 @@ def test_missing_input_folder_is_a_clear_error(tmp_path) -> None:
 @pytest.mark.slow
 def test_run_generates_once_then_reuses_the_world(tmp_path) -> None:
     home = tmp_path / "home"
-    first = cdp("run", "--people", "200", home=home)
+    first = cdp("run", "--people", "200", "--no-train", "--no-serve", home=home)
     assert first.returncode == 0, first.stderr
     assert "shop_customers" in first.stdout
     manifest = home / "world" / "manifest.json"
     written_at = manifest.stat().st_mtime_ns
-    second = cdp("run", "--people", "200", home=home)
+    second = cdp("run", "--people", "200", "--no-train", "--no-serve", home=home)
     assert second.returncode == 0, second.stderr
     assert "reusing the generated world" in second.stderr
     assert manifest.stat().st_mtime_ns == written_at
     assert "already loaded" in second.stdout  # same bytes: ingest adds nothing
-    other = cdp("run", "--people", "300", home=home)
+    other = cdp("run", "--people", "300", "--no-train", "--no-serve", home=home)
     assert other.returncode == 2  # a different world would mix with the loaded one
     assert "--fresh" in other.stderr
-    fresh = cdp("run", "--people", "300", "--fresh", home=home)
+    fresh = cdp("run", "--people", "300", "--fresh", "--no-train", "--no-serve", home=home)
     assert fresh.returncode == 0, fresh.stderr
     assert manifest.stat().st_mtime_ns != written_at
     people = json.loads((home / "world" / "manifest.json").read_text())["config"]["people"]

@@ -1,0 +1,32 @@
+"""The BentoML service: `bentoml serve serving.service:CdpService` (or `cdp serve`).
+
+BentoML is the runtime and the packaging (bentofile.yaml): it runs the worker, serves `/livez`,
+`/readyz` (through `__is_ready__`) and `/metrics`, and builds the Bento. The endpoints are the
+FastAPI app of serving.api, mounted at the root; the service instance owns the ServingState that
+app reads. The home comes from `CDP_HOME`, as for every command.
+"""
+
+from __future__ import annotations
+
+import bentoml
+
+from features.settings import Settings
+from serving.api import build_api
+from serving.state import ServingState
+
+# Building the app object only declares routes; nothing is loaded until a worker starts.
+api = build_api()
+
+
+@bentoml.asgi_app(api, path="/")
+@bentoml.service(name="cdp", traffic={"timeout": 60}, workers=1)
+class CdpService:
+    """Loads the stores and the champion models in the background once the worker starts."""
+
+    def __init__(self) -> None:
+        self.state = ServingState(Settings()).start()
+        api.state.cdp = self.state
+
+    def __is_ready__(self) -> bool:
+        """`/readyz` answers 200 only once models and stores are loaded."""
+        return self.state.ready

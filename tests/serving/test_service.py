@@ -1,0 +1,239 @@
+"""The service in-process (its ASGI app over the real stores and the MLflow champions): roles,
+4xx cases, next-best-offer suppression, events and their freshness."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.api import build_api
+from serving.keys import add_key, revoke_key
+from serving.state import ServingState
+from tests.conftest import copy_home
+
+pytestmark = pytest.mark.slow
+
+ENDPOINTS = {
+    "next_best_offer": {"identifier": {"type": "profile_id", "value": "PID"}, "k": 3},
+    "profile": {"identifier": {"type": "profile_id", "value": "PID"}},
+    "match": {"first_name": "Ann", "last_name": "Lee"},
+    "propensity": {"profile_ids": ["PID"], "target": "any"},
+    "events": {"events": [{"source": "consents", "event": {"consent_id": "c-role-test"}}]},
+}
+ALLOWED = {
+    "agent": {"next_best_offer", "profile", "match"},
+    "marketer": {"propensity"},
+    "admin": set(ENDPOINTS),
+}
+
+
+@pytest.fixture(scope="module")
+def service(served_home, tmp_path_factory):
+    """A client of the app over a copy of the served home, with one key per role."""
+    settings = copy_home(served_home, tmp_path_factory.mktemp("service"))
+    # The registry too (its artifact paths still point at the original home, read-only).
+    shutil.copy(served_home.home / "mlflow.db", settings.home / "mlflow.db")
+    state = ServingState(settings).start(background=False)
+    api = build_api()
+    api.state.cdp = state
+    keys = {role: add_key(settings, role, f"test-{role}")[1] for role in ALLOWED}
+    with TestClient(api) as client:
+        yield client, keys, state
+
+
+def _buyer(state) -> tuple[str, str, str]:
+    """A profile with an email, a shop account and offers the ranker made personally."""
+    con = state.store().con
+    rows = con.execute(
+        "SELECT e.entity_id, e.identifier_value, c.identifier_value FROM identifiers e "
+        "JOIN identifiers c ON c.entity_id = e.entity_id AND c.identifier_type = 'customer_id' "
+        "WHERE e.identifier_type = 'email' ORDER BY e.entity_id"
+    ).fetchall()
+    for profile_id, email, customer in rows:
+        emails = con.execute("SELECT COUNT(DISTINCT entity_id) FROM identifiers WHERE "
+                             "identifier_type = 'email' AND identifier_value = ?",
+                             (email,)).fetchone()[0]  # fmt: skip
+        if emails == 1 and profile_id in state.models.offers.lists:
+            return profile_id, email, customer
+    raise AssertionError("no unambiguous buyer in the small world")
+
+
+def _post(client, path, body, key=None):
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return client.post(f"/{path}", json=body, headers=headers)
+
+
+def test_role_matrix_and_keys(service):
+    client, keys, state = service
+    profile_id = _buyer(state)[0]
+    for role, key in keys.items():
+        for path, body in ENDPOINTS.items():
+            body = _replace(body, profile_id)
+            status = _post(client, path, body, key).status_code
+            if path in ALLOWED[role]:
+                assert status not in (401, 403), (role, path, status)
+            else:
+                assert status == 403, (role, path, status)
+    for path, body in ENDPOINTS.items():
+        assert _post(client, path, body).status_code == 401
+        assert _post(client, path, body, "cdp_000000000000_" + "x" * 43).status_code == 401
+        bad = client.post(f"/{path}", json=body, headers={"Authorization": keys["admin"]})
+        assert bad.status_code == 401  # no 'Bearer'
+
+
+def test_a_revoked_key_stops_working_at_once(service):
+    client, _keys, state = service
+    _name, key = add_key(state.settings, "agent", "short-lived")
+    body = ENDPOINTS["match"]
+    assert _post(client, "match", body, key).status_code == 200
+    revoke_key(state.settings, "short-lived")
+    assert _post(client, "match", body, key).status_code == 401
+
+
+def _replace(body: dict, profile_id: str) -> dict:
+    import json
+
+    return json.loads(json.dumps(body).replace("PID", profile_id))
+
+
+def test_next_best_offer_by_email_never_offers_what_the_person_owns(service):
+    client, keys, state = service
+    profile_id, email, _customer = _buyer(state)
+    answer = _post(client, "next_best_offer", {"identifier": {"type": "email",
+                                                              "value": f"  {email.upper()} "},
+                                               "k": 5}, keys["agent"])  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["profile"]["profile_id"] == profile_id
+    assert body["personal"] is True
+    assert 1 <= len(body["offers"]) <= 5
+    assert [o["rank"] for o in body["offers"]] == list(range(1, len(body["offers"]) + 1))
+    assert all(o["reasons"] for o in body["offers"])
+    owned = {o["product_id"] for o in state.store().get_owned_products(profile_id)}
+    assert not owned & {o["product_id"] for o in body["offers"]}
+    assert {s["product_id"] for s in body["suppressed"]} <= owned
+    assert body["model"]["version"] == state.models.offers.version
+    assert set(body["profile"]["consents"]) == {
+        "email_marketing",
+        "advertising",
+        "personalization",
+        "profiling",
+    }
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"identifier": {"type": "email", "value": "nobody.here@nowhere.example"}}, 404, None),
+        ({"identifier": {"type": "phone", "value": "0000000000"}}, 422, None),
+        ({"identifier": {"type": "anonymous_id", "value": "null"}}, 422, None),
+        ({}, 422, "identifier"),
+        ({"identifier": {"type": "fax", "value": "1"}}, 422, "identifier.type"),
+        ({"identifier": {"type": "email", "value": "a@b.co"}, "k": 0}, 422, "k"),
+        ({"identifier": {"type": "email", "value": "a@b.co"}, "colour": 1}, 422, "colour"),
+        ({"identifier": {"type": "email", "value": ""}}, 422, "identifier.value"),
+    ],
+)
+def test_bad_lookups_are_4xx_naming_the_field(service, body, status, field):
+    client, keys, _state = service
+    answer = _post(client, "next_best_offer", body, keys["agent"])
+    assert answer.status_code == status, answer.text
+    if field:
+        assert answer.json()["message"].startswith(field), answer.json()
+
+
+def test_a_body_that_is_not_json_is_a_4xx(service):
+    client, keys, _state = service
+    answer = client.post("/next_best_offer", content=b"{not json",
+                         headers={"Authorization": f"Bearer {keys['agent']}",
+                                  "Content-Type": "application/json"})  # fmt: skip
+    assert 400 <= answer.status_code < 500
+
+
+def test_profile_and_match_find_the_same_person(service):
+    client, keys, state = service
+    profile_id, email, _customer = _buyer(state)
+    answer = _post(client, "profile", {"identifier": {"type": "email", "value": email}},
+                   keys["agent"])  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["golden_record"]["profile_id"] == profile_id
+    assert {"type": "email", "value": email} in [
+        {"type": i["type"], "value": i["value"]} for i in body["identifiers"]
+    ]
+    assert body["recent_activity"], "a buyer has activity"
+    record = body["golden_record"]
+    match = _post(client, "match", {"first_name": record["first_name"],
+                                    "last_name": record["last_name"], "email": email},
+                  keys["agent"]).json()  # fmt: skip
+    assert match["profile_id"] == profile_id
+    assert match["match_probability"] >= match["threshold"]
+    assert "email" in " ".join(match["explanation"]).lower()
+
+
+def test_propensity_scores_are_probabilities(service):
+    client, keys, state = service
+    ids = [r[0] for r in state.store().con.execute(
+        "SELECT entity_id FROM online_features ORDER BY entity_id LIMIT 50")]  # fmt: skip
+    answer = _post(client, "propensity", {"profile_ids": [*ids, "prf_unknown"], "target": "any"},
+                   keys["marketer"])  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    scored = {s["profile_id"]: s["score"] for s in body["scores"]}
+    assert body["not_found"] == ["prf_unknown"]
+    assert set(scored) | set(body["withheld_no_profiling_consent"]) == set(ids)
+    assert all(0.0 <= s <= 1.0 for s in scored.values())
+    assert len(set(scored.values())) > 5  # scores differ between people
+    wrong = _post(client, "propensity", {"profile_ids": ids[:1], "target": "nothing"},
+                  keys["marketer"])  # fmt: skip
+    assert wrong.status_code == 422 and wrong.json()["message"].startswith("target")
+
+
+def test_a_purchase_event_is_visible_to_the_next_lookup_and_replays_change_nothing(service):
+    client, keys, state = service
+    profile_id, email, customer = _buyer(state)
+    lookup = {"identifier": {"type": "email", "value": email}, "k": 3}
+    first = _post(client, "next_best_offer", lookup, keys["agent"]).json()
+    product = first["offers"][0]["product_id"]
+    order = {"order_id": "ord_service_test_1", "customer_id": customer, "channel": "web",
+             "ordered_at": datetime.now(UTC).isoformat(),
+             "lines": [{"line_number": 1, "product_id": product, "quantity": 1,
+                        "unit_price": 19.99}]}  # fmt: skip
+    events = {"events": [{"source": "orders", "event": order}]}
+    started = time.perf_counter()
+    applied = _post(client, "events", events, keys["admin"])
+    after = _post(client, "next_best_offer", lookup, keys["agent"]).json()
+    visible = time.perf_counter() - started
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["applied"] == 1 and profile_id in applied.json()["affected_profiles"]
+    assert product not in {o["product_id"] for o in after["offers"]}
+    assert product in {s["product_id"] for s in after["suppressed"]}
+    assert visible < 1.0
+    again = _post(client, "events", events, keys["admin"]).json()
+    assert again["applied"] == 0 and again["duplicates"] == 1
+    con = sqlite3.connect(state.settings.online_store_path)
+    rows = con.execute("SELECT COUNT(*) FROM log_purchases WHERE order_id = ?",
+                       ("ord_service_test_1",)).fetchone()[0]  # fmt: skip
+    assert rows == 1
+
+
+def test_a_malformed_event_is_rejected_naming_it_and_the_rest_are_applied(service):
+    client, keys, _state = service
+    good = {"source": "consents", "event": {
+        "consent_id": "cns_service_ok", "identifier_type": "email",
+        "identifier_value": "someone@mail.example", "purpose": "advertising",
+        "status": "granted", "occurred_at": "2026-01-01T00:00:00Z"}}  # fmt: skip
+    bad = {"source": "orders", "event": {"customer_id": "x", "lines": []}}
+    answer = _post(client, "events", {"events": [good, bad]}, keys["admin"])
+    assert answer.status_code == 422
+    body = answer.json()
+    assert body["applied"] == 1
+    assert body["rejected"][0]["index"] == 1
+    assert "order_id" in body["rejected"][0]["message"]
+    unknown = _post(client, "events", {"events": [{"source": "fax", "event": {}}]}, keys["admin"])
+    assert unknown.status_code == 422 and "events.0.source" in unknown.json()["message"]
