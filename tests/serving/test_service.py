@@ -237,3 +237,42 @@ def test_a_malformed_event_is_rejected_naming_it_and_the_rest_are_applied(servic
     assert "order_id" in body["rejected"][0]["message"]
     unknown = _post(client, "events", {"events": [{"source": "fax", "event": {}}]}, keys["admin"])
     assert unknown.status_code == 422 and "events.0.source" in unknown.json()["message"]
+
+
+def test_a_new_champion_is_swapped_in_while_requests_keep_being_answered(service):
+    import threading
+
+    from mlflow import MlflowClient
+
+    client, keys, state = service
+    uri = state.settings.mlflow_uri
+    registry = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    current = registry.get_model_version_by_alias("nbo_ranker", "champion")
+    # A new version of the same artifact: what `cdp promote` does after `cdp train`.
+    new = registry.create_model_version("nbo_ranker", current.source, current.run_id)
+    registry.set_registered_model_alias("nbo_ranker", "champion", new.version)
+    profile_id = _buyer(state)[0]
+    body = {"identifier": {"type": "profile_id", "value": profile_id}, "k": 3}
+    statuses: list[int] = []
+    versions: set[str] = set()
+    done = threading.Event()
+
+    def ask() -> None:
+        while not done.is_set():
+            answer = _post(client, "next_best_offer", body, keys["agent"])
+            statuses.append(answer.status_code)
+            if answer.status_code == 200:
+                versions.add(answer.json()["model"]["version"])
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    try:
+        assert state.reload_if_changed() is True
+        time.sleep(0.2)
+    finally:
+        done.set()
+        thread.join()
+    assert statuses and set(statuses) == {200}
+    assert state.models.offers.version == str(new.version)
+    assert str(new.version) in versions
+    assert state.reload_if_changed() is False  # nothing moved since
