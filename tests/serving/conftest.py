@@ -29,3 +29,28 @@ def served_home(resolved_world: Settings, tmp_path_factory: pytest.TempPathFacto
     for name in ("nbo_ranker", "propensity"):
         promote(settings, name)
     return settings
+
+
+@pytest.fixture(scope="module")
+def service(served_home: Settings, tmp_path_factory: pytest.TempPathFactory):
+    """(client, keys by role, state): the service's app in-process over a copy of the served
+    home, loaded, with one key per role."""
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from serving.api import build_api
+    from serving.keys import add_key
+    from serving.state import ServingState
+    from tests.conftest import copy_home
+
+    settings = copy_home(served_home, tmp_path_factory.mktemp("service"))
+    # The registry too (its artifact paths still point at the original home, read-only).
+    shutil.copy(served_home.home / "mlflow.db", settings.home / "mlflow.db")
+    state = ServingState(settings).start(background=False)
+    api = build_api()
+    api.state.cdp = state
+    keys = {role: add_key(settings, role, f"test-{role}")[1]
+            for role in ("agent", "marketer", "admin")}  # fmt: skip
+    with TestClient(api) as client:
+        yield client, keys, state

@@ -3,18 +3,13 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import time
 from datetime import UTC, datetime
 
 import pytest
-from fastapi.testclient import TestClient
 
-from serving.api import build_api
 from serving.keys import add_key, revoke_key
-from serving.state import ServingState
-from tests.conftest import copy_home
 
 pytestmark = pytest.mark.slow
 
@@ -30,20 +25,6 @@ ALLOWED = {
     "marketer": {"propensity"},
     "admin": set(ENDPOINTS),
 }
-
-
-@pytest.fixture(scope="module")
-def service(served_home, tmp_path_factory):
-    """A client of the app over a copy of the served home, with one key per role."""
-    settings = copy_home(served_home, tmp_path_factory.mktemp("service"))
-    # The registry too (its artifact paths still point at the original home, read-only).
-    shutil.copy(served_home.home / "mlflow.db", settings.home / "mlflow.db")
-    state = ServingState(settings).start(background=False)
-    api = build_api()
-    api.state.cdp = state
-    keys = {role: add_key(settings, role, f"test-{role}")[1] for role in ALLOWED}
-    with TestClient(api) as client:
-        yield client, keys, state
 
 
 def _buyer(state) -> tuple[str, str, str]:
