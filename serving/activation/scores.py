@@ -92,12 +92,9 @@ def _score(store: OnlineStore, model, version: str, profile_ids, at) -> ScoreRep
     at_us = now_us() if at is None else to_us(at)
     ids = None if profile_ids is None else sorted({str(p) for p in profile_ids})
     if ids is not None:
-        other = con.execute(
-            "SELECT model_version FROM propensity_scores WHERE model_version <> ? LIMIT 1",
-            (version,),
-        ).fetchone()
-        if other is not None:
-            log.info("scores are of model v%s, not v%s: scoring every profile", other[0], version)
+        held = scored_version(con)
+        if held is not None and held != version:
+            log.info("scores are of model v%s, not v%s: scoring every profile", held, version)
             ids = None
     features = load_online_features(store, from_us(at_us), ids)
     scores = predict_scores(model, features)
@@ -117,10 +114,18 @@ def _score(store: OnlineStore, model, version: str, profile_ids, at) -> ScoreRep
                 "(SELECT entity_id FROM temp.wanted)"
             )
         con.executemany("INSERT INTO propensity_scores VALUES (?, ?, ?, ?, ?)", rows)
+        con.execute("INSERT OR REPLACE INTO propensity_meta VALUES ('model_version', ?)",
+                    (version,))  # fmt: skip
     report = ScoreReport(version, from_us(at_us), len(profiles), targets, len(rows), ids is None,
                          round(time.perf_counter() - started, 3))  # fmt: skip
     log.info("scored %d profiles x %d targets with v%s", report.profiles, len(targets), version)
     return report
+
+
+def scored_version(con) -> str | None:
+    """The model version every stored score is of (None before the first scoring)."""
+    row = con.execute("SELECT value FROM propensity_meta WHERE key = 'model_version'").fetchone()
+    return None if row is None else row[0]
 
 
 def predict_scores(model, features: pd.DataFrame) -> pd.DataFrame:

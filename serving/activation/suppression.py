@@ -58,7 +58,7 @@ def _build(store: OnlineStore, request: SuppressionRequest, at_us: int, settings
         f"WITH consented AS ({consented}) SELECT b.profile_id, CASE "
         "WHEN b.profile_id IN (SELECT profile_id FROM temp.erased_ids) THEN 'erased' "
         "WHEN b.profile_id NOT IN (SELECT profile_id FROM consented) THEN 'no_consent' END "
-        f"FROM ({bought}) b ORDER BY b.profile_id",
+        f"FROM (SELECT DISTINCT profile_id FROM ({bought})) b ORDER BY b.profile_id",
         {**params, **more, "at": at_us},
     ).fetchall()
     kept = [p for p, reason in rows if reason is None]

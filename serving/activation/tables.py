@@ -28,6 +28,9 @@ SCORES_SCHEMA = (
     "NULL, score REAL NOT NULL, model_version TEXT NOT NULL, scored_at INTEGER NOT NULL, "
     "PRIMARY KEY (target, profile_id)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS propensity_scores_profile ON propensity_scores(profile_id)",
+    # The model version the whole table is of: checked on every partial re-score, which a scan
+    # of the scores would make cost more than the scoring itself.
+    "CREATE TABLE IF NOT EXISTS propensity_meta (key TEXT PRIMARY KEY, value TEXT)",
 )
 ACTIVATION_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS act.activation_runs (activation_id TEXT PRIMARY KEY, "
@@ -51,11 +54,12 @@ def prepare_store(store: OnlineStore) -> sqlite3.Connection:
     """The store's connection with `act` attached and every activation table present."""
     con = store.con
     attached = {row[1] for row in con.execute("PRAGMA database_list").fetchall()}
-    if "act" not in attached:
-        con.execute("ATTACH DATABASE ? AS act", (str(activation_path(store)),))
-        con.execute("PRAGMA act.journal_mode = WAL")
-        # Erasures by identifier are matched on the digest of each stored identifier.
-        con.create_function("sha256_hex", 1, _digest, deterministic=True)
+    if "act" in attached:  # prepared before on this connection: nothing to write
+        return con
+    con.execute("ATTACH DATABASE ? AS act", (str(activation_path(store)),))
+    con.execute("PRAGMA act.journal_mode = WAL")
+    # Erasures by identifier are matched on the digest of each stored identifier.
+    con.create_function("sha256_hex", 1, _digest, deterministic=True)
     with con:
         for sql in (*SCORES_SCHEMA, *ACTIVATION_SCHEMA):
             con.execute(sql)
