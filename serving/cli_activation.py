@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from features.errors import ConfigError
 from serving.console import console, out, settings_from
+
+if TYPE_CHECKING:  # the models load with the commands that use them
+    from serving.activation.requests import AudienceResult, SuppressionResult
 
 audience_app = typer.Typer(
     help="Propensity scores, audiences and suppression lists (consent-checked).",
@@ -158,7 +161,7 @@ def _ensure_scores(settings, moment) -> None:
             score_profiles(settings, at=moment, store=store)
 
 
-def write_audience(result, path: Path) -> None:
+def write_audience(result: AudienceResult, path: Path) -> None:
     """The audience as a file: .json is the endpoint's answer; .csv / .parquet its members,
     one row each (in CSV, a list of digests is one cell, space-separated)."""
     import pandas as pd
@@ -181,7 +184,7 @@ def write_audience(result, path: Path) -> None:
     frame.to_csv(path, index=False)
 
 
-def write_suppression(result, path: Path) -> None:
+def write_suppression(result: SuppressionResult, path: Path) -> None:
     """The list as a file: .json is the endpoint's answer; .csv / .parquet one row per digest
     (identifier_type email or phone, sha256)."""
     import pandas as pd

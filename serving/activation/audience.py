@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from collections import Counter
 
 from features.errors import ConfigError, NotFoundError
@@ -115,7 +116,7 @@ def _build(store: OnlineStore, request: AudienceRequest, at_us: int, settings) -
     return result
 
 
-def check_subject(con, product_id: str | None, category: str | None) -> None:
+def check_subject(con: sqlite3.Connection, product_id: str | None, category: str | None) -> None:
     """NotFoundError naming the field when the product or category is not in the catalogue."""
     if product_id is not None and con.execute(
         "SELECT 1 FROM products WHERE product_id = ?", (product_id,)

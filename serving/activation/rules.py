@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import defaultdict
+from collections.abc import Iterable
 
 from features.definitions import DAY_US
 from features.identity.canonical import JUNK_IDENTIFIERS, canonical_email, is_junk_phone
@@ -133,7 +134,7 @@ def fill_erased(con: sqlite3.Connection) -> None:
     )
 
 
-def fill_ids(con: sqlite3.Connection, name: str, ids) -> None:
+def fill_ids(con: sqlite3.Connection, name: str, ids: Iterable[str]) -> None:
     """A temporary table of profile ids."""
     con.execute(f"DROP TABLE IF EXISTS temp.{name}")
     con.execute(f"CREATE TEMP TABLE {name} (profile_id TEXT PRIMARY KEY) WITHOUT ROWID")

@@ -15,6 +15,7 @@ the table was scored with re-scores every profile.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -92,7 +93,7 @@ def _score(store: OnlineStore, model, version: str, profile_ids, at) -> ScoreRep
     at_us = now_us() if at is None else to_us(at)
     ids = None if profile_ids is None else sorted({str(p) for p in profile_ids})
     if ids is not None:
-        held = scored_version(con)
+        held = read_scored_version(con)
         if held is not None and held != version:
             log.info("scores are of model v%s, not v%s: scoring every profile", held, version)
             ids = None
@@ -122,7 +123,7 @@ def _score(store: OnlineStore, model, version: str, profile_ids, at) -> ScoreRep
     return report
 
 
-def scored_version(con) -> str | None:
+def read_scored_version(con: sqlite3.Connection) -> str | None:
     """The model version every stored score is of (None before the first scoring)."""
     row = con.execute("SELECT value FROM propensity_meta WHERE key = 'model_version'").fetchone()
     return None if row is None else row[0]
