@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 
 from features.errors import CdpError
 from serving import handlers
+from serving.activation.requests import AudienceRequest, SuppressionRequest
 from serving.keys import Caller
 from serving.schemas import (
     EventsRequest,
@@ -111,6 +112,20 @@ def build_api() -> FastAPI:
                    caller: Caller = Depends(_caller("propensity"))) -> dict:  # fmt: skip
         """One probability per profile for the target, from the champion model."""
         return handlers.propensity(_state(request), body)
+
+    @api.post("/audience", tags=["marketer"], summary="An audience with suppression applied")
+    def audience(body: AudienceRequest, request: Request,
+                 caller: Caller = Depends(_caller("audience"))) -> dict:  # fmt: skip
+        """Best-scored people for a target on a channel, minus the erased, the unconsented,
+        those who already bought, and those contacted too recently; counts of each."""
+        return handlers.audience(_state(request), body)
+
+    @api.post("/suppression", tags=["marketer"], summary="Hashed buyers of a product")
+    def suppression(body: SuppressionRequest, request: Request,
+                    caller: Caller = Depends(_caller("suppression"))) -> dict:  # fmt: skip
+        """SHA-256 identifiers of everyone who bought a product or category, for ad platforms'
+        exclusion lists."""
+        return handlers.suppression(_state(request), body)
 
     @api.post("/events", tags=["admin"], summary="Apply a batch of events in real time")
     def events(body: EventsRequest, request: Request,

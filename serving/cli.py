@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from features.errors import CdpError, ConfigError, ContractError
 from features.settings import Settings
+from serving.cli_activation import audience_app
 from serving.cli_features import features_app
 from serving.cli_identity import identity_app
 from serving.cli_models import add_model_commands
@@ -33,6 +35,7 @@ app = typer.Typer(
 )
 app.add_typer(identity_app, name="identity")
 app.add_typer(features_app, name="features")
+app.add_typer(audience_app, name="audience")
 add_model_commands(app)
 add_serve_commands(app)
 
@@ -362,5 +365,5 @@ def main() -> None:
     try:
         app()
     except CdpError as exc:
-        console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from features.errors import ContractError, NotFoundError
 from features.online.realtime import apply_event
+from serving.activation.requests import AudienceRequest, SuppressionRequest
 from serving.lookups import (
     consents,
     golden_record,
@@ -176,6 +177,22 @@ def propensity(state: ServingState, body: PropensityRequest) -> dict[str, object
         "withheld_no_profiling_consent": withheld,
         "model": {"name": "propensity", "version": models.propensity_version},
     }
+
+
+def audience(state: ServingState, body: AudienceRequest) -> dict[str, object]:
+    """serving.activation.build_audience over this thread's store."""
+    from serving.activation.audience import build_audience
+
+    state.require_ready()
+    return build_audience(state.settings, body, store=state.store()).model_dump(mode="json")
+
+
+def suppression(state: ServingState, body: SuppressionRequest) -> dict[str, object]:
+    """serving.activation.build_suppression over this thread's store."""
+    from serving.activation.suppression import build_suppression
+
+    state.require_ready()
+    return build_suppression(state.settings, body, store=state.store()).model_dump(mode="json")
 
 
 def apply_events(state: ServingState, body: EventsRequest) -> dict[str, object]:

@@ -40,6 +40,12 @@ def train_and_promote(settings: Settings, *, data_changed: bool) -> dict[str, ob
         except PromotionRefusedError as exc:
             promoted[name] = False
             console.print(f"[yellow]not promoted:[/] {exc.message}", highlight=False)
+    from serving.activation.scores import score_profiles
+
+    with console.status("scoring every profile for audiences"):
+        scored = score_profiles(settings)
+    out.print(f"scores: {scored.profiles:,} profiles scored with propensity "
+              f"v{scored.model_version} ({scored.seconds:.1f}s)")  # fmt: skip
     return {"trained": True, "versions": report["versions"], "promoted": promoted}
 
 

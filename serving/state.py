@@ -97,6 +97,7 @@ class ServingState:
         self.bands = value_bands(store)
         self.matcher = RealtimeMatcher(self.settings)
         self.models = self._load_models()
+        self.score_all()
         log.info("service loaded in %.1fs (ranker v%s, propensity v%s, %d offer lists)",
                  time.perf_counter() - started, self.models.offers.version,
                  self.models.propensity_version, len(self.models.offers.lists))  # fmt: skip
@@ -126,6 +127,8 @@ class ServingState:
                                                 current.propensity_version):  # fmt: skip
             return False
         self.models = self._load_models()
+        with self.write_lock:
+            self.score_all()
         log.info("champions swapped in: ranker v%s, propensity v%s", *versions)
         return True
 
@@ -147,7 +150,32 @@ class ServingState:
         return "low" if spend_365d < median else "medium" if spend_365d < top else "high"
 
     def after_events(self, profile_ids: list[str]) -> None:
-        """Hook run after events changed these profiles (scores used by audiences)."""
+        """Re-score the profiles events changed, so audiences follow in real time."""
+        from serving.activation.scores import score_profiles
+
+        models = self.models
+        if models is None:
+            return
+        score_profiles(self.settings, model=models.propensity,
+                       model_version=models.propensity_version, profile_ids=profile_ids,
+                       store=self.store())  # fmt: skip
+
+    def score_all(self) -> None:
+        """Score every profile with the champion propensity unless the store already holds
+        this version's scores (serving.activation.scores)."""
+        from serving.activation.scores import read_scored_version, score_profiles
+        from serving.activation.tables import prepare_store
+
+        models = self.models
+        store = self.store()
+        if models is None or read_scored_version(prepare_store(store)) == (
+            models.propensity_version
+        ):
+            return
+        report = score_profiles(self.settings, model=models.propensity,
+                                model_version=models.propensity_version, store=store)  # fmt: skip
+        log.info("scored %d profiles with propensity v%s in %.1fs", report.profiles,
+                 models.propensity_version, report.seconds)  # fmt: skip
 
     def store(self) -> OnlineStore:
         """This thread's online store connection (sqlite3 objects stay in their thread)."""

@@ -4,7 +4,6 @@ every acknowledged event is in the event log exactly once (issue #7)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from serving.keys import add_key
-from tests.conftest import copy_home
+from tests.serving.conftest import clone
 from tests.serving.test_serve import _free_port
 
 pytestmark = pytest.mark.slow
@@ -46,8 +45,7 @@ def _wait_ready(base: str, process: subprocess.Popen, log_path: Path) -> None:
 
 
 def test_acknowledged_events_survive_kill_9_exactly_once(served_home, tmp_path):
-    settings = copy_home(served_home, tmp_path)
-    shutil.copy(served_home.home / "mlflow.db", settings.home / "mlflow.db")
+    settings = clone(served_home, tmp_path)
     key = add_key(settings, "admin")[1]
     port = _free_port()
     base = f"http://127.0.0.1:{port}"

@@ -4,7 +4,6 @@ HTTP, an event visible to the next lookup, and `bentoml build` from the same loc
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from serving.keys import add_key
-from tests.conftest import copy_home
+from tests.serving.conftest import clone
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,8 +31,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(served_home, tmp_path_factory):
-    settings = copy_home(served_home, tmp_path_factory.mktemp("serve"))
-    shutil.copy(served_home.home / "mlflow.db", settings.home / "mlflow.db")
+    settings = clone(served_home, tmp_path_factory.mktemp("serve"))
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CDP_")}
     env["CDP_HOME"] = str(settings.home)
