@@ -2,13 +2,16 @@
 
 Each setup is started as a subprocess on a free 127.0.0.1 port, from modules this script writes
 to a temporary folder, warmed up, loaded with wrk at each connection count and stopped; setups
-take turns within each repeat, so that the noise of a shared machine falls on all of them. It
-prints the medians over `--repeat` runs: requests/s, p50/p90/p99 (wrk's, corrected for
-coordinated omission; see benchmarks/wrk_load.py), errors (non-2xx + socket, summed over the
-repeats), the worker's full garbage collections during the load (per second, longest), and
-the machine's 1-minute load average as each run started (other jobs share the cores).
+take turns within each repeat, so that the noise of a shared machine falls on all of them.
+`--rates` adds runs of the paced open-loop client (wrk_load.run_paced) at those requests/s. It
+prints the medians over `--repeat` runs: requests/s, p50/p90/p99 (wrk's are corrected for
+coordinated omission, the paced client's run from each request's due time; see
+benchmarks/wrk_load.py), errors (non-2xx + socket + timeouts, summed over the repeats), the
+worker's full garbage collections during the load (per second, longest), and the machine's
+1-minute load average as each run started (other jobs share the cores).
 
     .venv/bin/python benchmarks/serve_tail.py --repeat 3 [--duration 10] [--setups a,b]
+        [--connections 1,16] [--rates 1000]
 
 Setups (docs/benchmarks.md, "BentoML tail latency (issue #6)"):
   uvicorn               the Starlette app on plain uvicorn (h11, asyncio loop, no access log)
@@ -38,11 +41,12 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wrk_load import run_wrk  # beside this script, first on the path when it runs
+from wrk_load import run_paced, run_wrk  # beside this script, first on the path when it runs
 
 BODY = {"text": "hello world"}
 PERCENTILES = (50, 90, 99)
@@ -97,7 +101,7 @@ if {patch}:
 class Echo:
     if {freeze}:
         @bentoml.on_startup
-        def _freeze_gc(self) -> None:
+        def zz_freeze_gc(self) -> None:  # hooks run in name order: this one last
             runtime.freeze_gc()
 
     if {api!r} == "sync":
@@ -237,8 +241,11 @@ def full_gcs(folder: Path, since: float, until: float) -> list[float]:
     return pauses
 
 
-def measure(setup: Setup, connections: list[int], duration_s: float) -> list[dict[str, Any]]:
-    """One start-warm-load-stop cycle of `setup`; one result per connection count."""
+def measure(
+    setup: Setup, connections: list[int], duration_s: float, rates: Sequence[float] = ()
+) -> list[dict[str, Any]]:
+    """One start-warm-load-stop cycle of `setup`: wrk at each connection count, then the paced
+    open-loop client at each rate. Each result's "load" is "c=N" or "N/s"."""
     results = []
     with tempfile.TemporaryDirectory(prefix=f"serve-tail-{setup.name}-") as tmp:
         folder = Path(tmp)
@@ -248,16 +255,20 @@ def measure(setup: Setup, connections: list[int], duration_s: float) -> list[dic
         proc = start(setup, folder, port, folder / "server.log")
         try:
             wait_ready(url, proc)
-            run_wrk(url, [BODY], connections=max(connections), duration_s=2)  # warm-up
-            for conns in connections:
+            run_wrk(url, [BODY], connections=max(connections, default=16), duration_s=2)  # warm-up
+            runs = [(f"c={c}", run_wrk, {"connections": c}) for c in connections]
+            runs += [(f"{r:g}/s", run_paced, {"rate": r}) for r in rates]
+            for label, client, options in runs:
                 load = os.getloadavg()[0]
                 since = time.time()
-                result = run_wrk(
-                    url, [BODY], connections=conns, duration_s=duration_s, percentiles=PERCENTILES
+                result = client(
+                    url, [BODY], duration_s=duration_s, percentiles=PERCENTILES, **options
                 )
                 pauses = full_gcs(folder, since, time.time())
                 result.update(
                     setup=setup.name,
+                    load=label,
+                    errors=result["non_2xx"] + result["socket_errors"] + result["timeouts"],
                     gc_per_s=len(pauses) / result["duration_s"],
                     gc_max_ms=max(pauses, default=0.0),
                     load1=load,
@@ -272,16 +283,16 @@ def measure(setup: Setup, connections: list[int], duration_s: float) -> list[dic
 
 
 def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Medians per (setup, connections) over the repeats; errors summed."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    """Medians per (setup, load) over the repeats; errors summed."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for run in runs:
-        groups.setdefault((run["setup"], run["connections"]), []).append(run)
+        groups.setdefault((run["setup"], run["load"]), []).append(run)
     rows = []
-    for (name, conns), group in groups.items():
-        row: dict[str, Any] = {"setup": name, "connections": conns, "runs": len(group)}
+    for (name, load), group in groups.items():
+        row: dict[str, Any] = {"setup": name, "load": load, "runs": len(group)}
         for key in ("rps", *(f"p{p}_ms" for p in PERCENTILES), "gc_per_s", "gc_max_ms", "load1"):
             row[key] = statistics.median(r[key] for r in group)
-        row["errors"] = sum(r["non_2xx"] + r["socket_errors"] for r in group)
+        row["errors"] = sum(r["errors"] for r in group)
         rows.append(row)
     return rows
 
@@ -289,13 +300,12 @@ def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def print_table(rows: list[dict[str, Any]]) -> None:
     """The medians as a Markdown table."""
     print(
-        "| setup | conns | rps | p50 ms | p90 ms | p99 ms | errors | full GC/s | max GC ms "
-        "| load1 |"
+        "| setup | load | rps | p50 ms | p90 ms | p99 ms | errors | full GC/s | max GC ms | load1 |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['setup']} | {r['connections']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
+            f"| {r['setup']} | {r['load']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
             f"{r['p90_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} | {r['gc_per_s']:.2f} | "
             f"{r['gc_max_ms']:.1f} | {r['load1']:.1f} |"
         )
@@ -304,8 +314,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
-    parser.add_argument("--connections", default="1,16", help="comma-separated counts")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    parser.add_argument("--connections", default="1,16", help="comma-separated wrk counts")
+    parser.add_argument(
+        "--rates", default="", help="comma-separated requests/s for the paced open-loop client"
+    )
     parser.add_argument("--setups", default=",".join(s.name for s in SETUPS))
     parser.add_argument("--json", type=Path, help="also write every run here")
     args = parser.parse_args(argv)
@@ -314,15 +327,16 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown setups {unknown}; known: {', '.join(by_name)}")
     setups = [by_name[n] for n in args.setups.split(",")]
-    connections = [int(c) for c in args.connections.split(",")]
+    connections = [int(c) for c in args.connections.split(",") if c]
+    rates = [float(r) for r in args.rates.split(",") if r]
     print(f"# {os.cpu_count()} cores, {args.repeat} repeats, {args.duration:.0f} s per run")
     runs: list[dict[str, Any]] = []
     for repeat in range(args.repeat):
         for setup in setups:
-            for result in measure(setup, connections, args.duration):
+            for result in measure(setup, connections, args.duration, rates):
                 runs.append({**result, "repeat": repeat})
                 print(
-                    f"  [{repeat + 1}/{args.repeat}] {setup.name} c={result['connections']}: "
+                    f"  [{repeat + 1}/{args.repeat}] {setup.name} {result['load']}: "
                     f"{result['rps']:,.0f} rps, p99 {result['p99_ms']:.2f} ms, "
                     f"{result['gc_per_s']:.2f} full GC/s (max {result['gc_max_ms']:.1f} ms)",
                     flush=True,

@@ -251,6 +251,7 @@ async def _paced(
     duration_s: float,
     max_connections: int,
     timeout_s: float,
+    percentiles: Sequence[float],
 ) -> dict[str, Any]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
@@ -316,9 +317,7 @@ async def _paced(
         "requests": len(latencies),
         "duration_s": elapsed,
         "rps": len(latencies) / elapsed if elapsed > 0 else 0.0,
-        "p50_ms": _percentile(latencies, 50) * 1000,
-        "p95_ms": _percentile(latencies, 95) * 1000,
-        "p99_ms": _percentile(latencies, 99) * 1000,
+        **{f"p{_pct_label(p)}_ms": _percentile(latencies, p) * 1000 for p in percentiles},
         "max_ms": (latencies[-1] if latencies else math.nan) * 1000,
         "send_lag_p99_ms": _percentile(lags, 99) * 1000,
         **counts,
@@ -334,6 +333,7 @@ def run_paced(
     api_key: str | None = None,
     max_connections: int = 32,
     timeout_s: float = 5.0,
+    percentiles: Sequence[float] = (50, 95, 99),
 ) -> dict[str, Any]:
     """POST `bodies` in turn at `rate` requests/s, open loop, and return latency percentiles.
 
@@ -347,16 +347,18 @@ def run_paced(
     on the 2-core machine it competes with the server: keep `rate` well under the server's
     wrk throughput (hundreds to ~2,000/s here) and read `send_lag_p99_ms`, how late the client
     itself got requests out: when that is more than a fraction of the p99, the figures measure
-    the client. Timed-out and failed requests are counted, not included in the percentiles.
+    the client; `client_cpu_s` is the CPU time it used. Timed-out and failed requests are
+    counted, not included in the percentiles.
     """
     if rate <= 0 or duration_s <= 0:
         raise ValueError("rate and duration_s must be positive")
     if not bodies:
         raise ValueError("at least one request body is needed")
     payloads = [_encode_body(b).encode() for b in bodies]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = asyncio.run(
-        _paced(url, payloads, api_key, rate, duration_s, max_connections, timeout_s)
+        _paced(url, payloads, api_key, rate, duration_s, max_connections, timeout_s, percentiles)
     )
     result["wall_s"] = time.perf_counter() - started
+    result["client_cpu_s"] = time.process_time() - cpu  # the share of a core the client took
     return result

@@ -219,13 +219,19 @@ async def echo(request):
 
 
 app = Starlette(routes=[Route("/echo", echo, methods=["POST"])])
+LOADED = []
 
 
 @bentoml.asgi_app(app, path="/v1")
 @bentoml.service(**runtime.service_config(hot_paths=["/v1"]))
 class Cdp:
     @bentoml.on_startup
-    def _freeze_gc(self) -> None:
+    def load_model(self) -> None:
+        self.model = [{"weight": i} for i in range(1000)]
+        LOADED.append(self.model)
+
+    @bentoml.on_startup
+    def zz_freeze_gc(self) -> None:  # hooks run in name order: this one last
         runtime.freeze_gc()
 """
 
@@ -234,7 +240,7 @@ import gc, json, sys
 sys.path.insert(0, sys.argv[1])
 from bentoml._internal.configuration.containers import BentoMLContainer
 from starlette.testclient import TestClient
-from svc import Cdp
+from svc import LOADED, Cdp
 
 Cdp.inject_config()  # what `bentoml serve`'s worker does before building the app
 app = Cdp.to_asgi(is_main=True)
@@ -245,6 +251,7 @@ with TestClient(app) as client:
         "codes": sorted(set(codes)),
         "metrics": client.get("/metrics").status_code,
         "frozen": gc.get_freeze_count(),
+        "model_frozen": not any(o is LOADED[0] for o in gc.get_objects()),
         "access_log": BentoMLContainer.api_server_config.logging.access.enabled.get(),
         "untraced": BentoMLContainer.tracing_excluded_urls.get().url_disabled(
             "http://testserver/v1/echo"),
@@ -288,3 +295,4 @@ def test_service_adopting_the_runtime_serves_with_it(tmp_path: Path) -> None:
     assert "TimeoutMiddleware" in out["middlewares"]
     assert "AccessLogMiddleware" not in out["middlewares"]
     assert out["frozen"] > 10_000
+    assert out["model_frozen"] is True  # the freeze ran after the other start-up hook
