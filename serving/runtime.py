@@ -1,12 +1,12 @@
 """BentoML runtime settings that keep the tail latency of `bentoml serve` near plain uvicorn.
 
 Why (issue #6, measured in docs/benchmarks.md, "BentoML tail latency"): under load a BentoML 1.4
-worker stalls its event loop for 40-200 ms about once a second. The stalls are CPython's full
+worker stalls its event loop for 40-650 ms about once a second. The stalls are CPython's full
 (generation 2) garbage collections, which walk every tracked object in the process:
 
 * the worker holds ~100k objects after start-up (BentoML, pydantic, OpenTelemetry, starlette),
-  and every request allocates enough container objects that a full collection comes round
-  every few hundred requests;
+  and its per-request path keeps enough objects alive across young collections that a full
+  collection comes round about once a second (plain uvicorn: 27k objects, none in 10 s);
 * `TimeoutMiddleware` (bentoml/_internal/server/http/traffic.py) schedules a `call_later` per
   request for `traffic.timeout` (60 s by default) and never cancels it; the handle keeps a copy
   of the request's context, and with it the request's OpenTelemetry span, so the heap grows by
@@ -58,8 +58,8 @@ bentoml/_internal/server/http/traffic.py, TimeoutMiddleware.__call__: the handle
 leaves a TimerHandle, its waiter future and a copy of the request's contextvars Context (which
 holds the OpenTelemetry span and its attributes) alive for `traffic.timeout` seconds (60 by
 default). At 1,000 requests/s that is ~60,000 requests' worth of objects, and CPython's full
-collections, which come round about once a second under load, walk all of them (40-200 ms each
-on a 2-core machine). Fix: keep the handle, cancel it once the waiter resolves (and in a
+collections, which come round about once a second under load, walk all of them (up to 650 ms
+each on a 2-core machine). Fix: keep the handle, cancel it once the waiter resolves (and in a
 `finally`), and pass `context=contextvars.Context()`: a cancelled handle stays in the loop's
 heap until it reaches the head or asyncio prunes the heap (over 100 timers, half cancelled), so
 behind one slow request's live timer it would otherwise still pin its request's context."""
