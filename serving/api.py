@@ -29,6 +29,8 @@ from serving.schemas import (
 from serving.state import ServingState
 
 log = logging.getLogger("cdp.serving")
+ENDPOINTS = ("/next_best_offer", "/profile", "/match", "/propensity", "/audience",
+             "/suppression", "/events")  # fmt: skip
 DESCRIPTION = """Real-time lookups for call-center agents, scores and audiences for marketers.
 
 Send `Authorization: Bearer <key>`; make keys with `cdp keys add --role agent|marketer|admin`.

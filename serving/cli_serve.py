@@ -19,11 +19,8 @@ SERVICE = "serving.service:CdpService"
 
 def serve_command(settings: Settings, port: int, host: str = "127.0.0.1") -> tuple[list, dict]:
     """The argv and environment that run the service on `settings.home`."""
-    from serving.runtime import serve_environment
-
     env = {**os.environ, "CDP_HOME": str(Path(settings.home).resolve()),
-           "CDP_SEED": str(settings.seed), "CDP_PHONE_REGION": settings.phone_region,
-           **serve_environment()}  # fmt: skip
+           "CDP_SEED": str(settings.seed), "CDP_PHONE_REGION": settings.phone_region}  # fmt: skip
     root = Path(__file__).resolve().parent.parent
     argv = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host,
             "--port", str(port), "--working-dir", str(root)]  # fmt: skip

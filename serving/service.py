@@ -11,20 +11,24 @@ from __future__ import annotations
 import bentoml
 
 from features.settings import Settings
-from serving.api import build_api
+from serving import runtime
+from serving.api import ENDPOINTS, build_api
 from serving.state import ServingState
 
 # Building the app object only declares routes; nothing is loaded until a worker starts.
 api = build_api()
+# BentoML 1.4 leaks a timer per request, which makes full GCs pause for 100s of ms under load
+# (docs/benchmarks.md, "BentoML tail latency"): cancel it. Must precede the app's creation.
+runtime.patch_timeout_middleware()
 
 
 @bentoml.asgi_app(api, path="/")
-@bentoml.service(name="cdp", traffic={"timeout": 60}, workers=1)
+@bentoml.service(name="cdp", **runtime.service_config(hot_paths=ENDPOINTS, metrics=True))
 class CdpService:
     """Loads the stores and the champion models in the background once the worker starts."""
 
     def __init__(self) -> None:
-        self.state = ServingState(Settings()).start()
+        self.state = ServingState(Settings(), on_loaded=runtime.freeze_gc).start()
         api.state.cdp = self.state
 
     def __is_ready__(self) -> bool:

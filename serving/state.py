@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from features.errors import NotReadyError
@@ -39,8 +40,10 @@ class Models:
 class ServingState:
     """Models, matcher, stores and keys of one service process."""
 
-    def __init__(self, settings: Settings, *, reload_seconds: float = 30.0) -> None:
+    def __init__(self, settings: Settings, *, reload_seconds: float = 30.0,
+                 on_loaded: Callable[[], object] | None = None) -> None:  # fmt: skip
         self.settings = settings
+        self.on_loaded = on_loaded  # e.g. serving.runtime.freeze_gc, once the heap is built
         self.reload_seconds = reload_seconds
         self.keys = KeyRing(settings)
         self.models: Models | None = None
@@ -81,6 +84,8 @@ class ServingState:
             self.error = f"{type(exc).__name__}: {exc}"
             log.exception("loading the service failed")
             return
+        if self.on_loaded is not None:
+            self.on_loaded()
         while not self._stop.wait(self.reload_seconds):
             try:
                 self.reload_if_changed()

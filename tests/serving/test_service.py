@@ -18,11 +18,13 @@ ENDPOINTS = {
     "profile": {"identifier": {"type": "profile_id", "value": "PID"}},
     "match": {"first_name": "Ann", "last_name": "Lee"},
     "propensity": {"profile_ids": ["PID"], "target": "any"},
+    "audience": {"target": "any", "top_n": 10, "channel": "email"},
+    "suppression": {"product_id": "prd_00001", "platform": "google"},
     "events": {"events": [{"source": "consents", "event": {"consent_id": "c-role-test"}}]},
 }
 ALLOWED = {
     "agent": {"next_best_offer", "profile", "match"},
-    "marketer": {"propensity"},
+    "marketer": {"propensity", "audience", "suppression"},
     "admin": set(ENDPOINTS),
 }
 
@@ -257,3 +259,34 @@ def test_a_new_champion_is_swapped_in_while_requests_keep_being_answered(service
     assert state.models.offers.version == str(new.version)
     assert str(new.version) in versions
     assert state.reload_if_changed() is False  # nothing moved since
+
+
+def test_an_audience_from_the_service_leaves_out_a_buyer_as_soon_as_the_purchase_arrives(service):
+    client, keys, state = service
+    con = state.store().con
+    product = con.execute("SELECT product_id FROM products ORDER BY product_id LIMIT 1").fetchone()[
+        0
+    ]
+    body = {"target": "any", "min_score": 0.0, "channel": "onsite", "product_id": product}
+    first = _post(client, "audience", body, keys["marketer"])
+    assert first.status_code == 200, first.text
+    assert "@" not in first.text  # never a raw email, whatever the format
+    members = [m["profile_id"] for m in first.json()["members"]]
+    with_account = dict(con.execute(
+        "SELECT entity_id, MIN(identifier_value) FROM identifiers WHERE identifier_type = "
+        "'customer_id' GROUP BY entity_id").fetchall())  # fmt: skip
+    profile_id = next(p for p in members if p in with_account)
+    order = {"order_id": "ord_audience_test", "customer_id": with_account[profile_id],
+             "channel": "web", "ordered_at": datetime.now(UTC).isoformat(),
+             "lines": [{"line_number": 1, "product_id": product, "quantity": 1,
+                        "unit_price": 3.0}]}  # fmt: skip
+    assert _post(client, "events", {"events": [{"source": "orders", "event": order}]},
+                 keys["admin"]).status_code == 200  # fmt: skip
+    second = _post(client, "audience", body, keys["marketer"]).json()
+    assert profile_id not in {m["profile_id"] for m in second["members"]}
+    before = first.json()["counts"]["removed"].get("already_bought", 0)
+    assert second["counts"]["removed"]["already_bought"] == before + 1
+    hashed = _post(client, "suppression", {"product_id": product, "platform": "meta"},
+                   keys["marketer"])  # fmt: skip
+    assert hashed.status_code == 200, hashed.text
+    assert "@" not in hashed.text
