@@ -30,11 +30,11 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serve_tail import free_port  # noqa: E402
-from wrk_load import run_paced, run_wrk  # noqa: E402
+from serve_tail import free_port
+from wrk_load import run_paced, run_wrk
 
-from features.settings import load_settings  # noqa: E402
-from serving.keys import add_key  # noqa: E402
+from features.settings import load_settings
+from serving.keys import add_key
 
 CDP = str(Path(sys.executable).parent / "cdp")
 
@@ -138,8 +138,10 @@ def main(argv: list[str] | None = None) -> None:
             f"{base}/next_best_offer", bodies, rate=args.rate, duration_s=args.duration,
             api_key=agent)  # fmt: skip
         visible = event_to_visible(base, home, agent, admin, args.events)
-        results["event_to_visible_s"] = {"median": round(statistics.median(visible), 4),
-                                         "max": round(max(visible), 4), "trials": len(visible)}  # fmt: skip
+        results["event_to_visible_s"] = {
+            "median": round(statistics.median(visible), 4), "max": round(max(visible), 4),
+            "trials": len(visible),
+        }  # fmt: skip
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
