@@ -32,11 +32,11 @@ import httpx
 # This folder has a features.py: put it last so `features` is the package.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]
-from serve_tail import free_port
-from wrk_load import run_paced, run_wrk
+from serve_tail import free_port  # noqa: E402
+from wrk_load import run_paced, run_wrk  # noqa: E402
 
-from features.settings import load_settings
-from serving.keys import add_key
+from features.settings import load_settings  # noqa: E402
+from serving.keys import add_key  # noqa: E402
 
 CDP = str(Path(sys.executable).parent / "cdp")
 

@@ -3,8 +3,10 @@
 Every endpoint is JSON over POST and needs `Authorization: Bearer KEY` whose role allows it
 (serving.keys). Bodies are validated by the pydantic models of serving.schemas, so a malformed
 body is a 422 naming the field; every error the product raises on purpose carries its own
-HTTP status (features.errors). Handlers are plain `def`s: FastAPI runs them on its thread pool,
-and each thread keeps its own SQLite connection (serving.state).
+HTTP status (features.errors). The agent's lookups take well under a millisecond of work, so
+they run on the event loop itself (a thread-pool hop cost more than the lookup); the heavier
+endpoints (scores, audiences, events) are plain `def`s that FastAPI runs on its thread pool.
+Each thread keeps its own SQLite connection (serving.state).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def _state(request: Request) -> ServingState:
 
 
 def _caller(action: str):
-    def check(request: Request,
+    # async: a sync dependency would cost a thread-pool hop on every request.
+    async def check(request: Request,
               authorization: str | None = Header(default=None, include_in_schema=False)
               ) -> Caller:  # fmt: skip
         caller = _state(request).keys.verify(authorization)
@@ -92,22 +95,22 @@ def build_api() -> FastAPI:
         return _error(500, "InternalError", f"unexpected {type(exc).__name__}; see server log")
 
     @api.post("/next_best_offer", tags=["agent"], summary="Best offers for one person")
-    def next_best_offer(body: NextBestOfferRequest, request: Request,
+    async def next_best_offer(body: NextBestOfferRequest, request: Request,
                         caller: Caller = Depends(_caller("next_best_offer"))) -> dict:  # fmt: skip
         """Profile summary, ranked offers with reasons, what was suppressed and why."""
-        return handlers.next_best_offer(_state(request), body)
+        return JSONResponse(handlers.next_best_offer(_state(request), body))
 
     @api.post("/profile", tags=["agent"], summary="The unified profile")
-    def profile(body: ProfileRequest, request: Request,
+    async def profile(body: ProfileRequest, request: Request,
                 caller: Caller = Depends(_caller("profile"))) -> dict:  # fmt: skip
         """Golden record, identifiers, consents, products owned, recent activity."""
-        return handlers.profile(_state(request), body)
+        return JSONResponse(handlers.profile(_state(request), body))
 
     @api.post("/match", tags=["agent"], summary="Real-time identity match")
-    def match(body: MatchRequest, request: Request,
+    async def match(body: MatchRequest, request: Request,
               caller: Caller = Depends(_caller("match"))) -> dict:  # fmt: skip
         """The profile a person record belongs to (or none), its probability, and why."""
-        return handlers.match(_state(request), body)
+        return JSONResponse(handlers.match(_state(request), body))
 
     @api.post("/propensity", tags=["marketer"], summary="Calibrated purchase probabilities")
     def propensity(body: PropensityRequest, request: Request,
