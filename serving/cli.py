@@ -65,6 +65,7 @@ def configure(
     # Splink warns about every untrainable level; that is detail for --log-level info or lower.
     logging.getLogger("splink").setLevel(level if level < logging.WARNING else logging.ERROR)
     ctx.obj = {"home": home, "seed": seed}
+    ctx.meta["log_level"] = log_level.lower()  # for `cdp serve`, whose worker logs on its own
 
 
 @app.command()

@@ -17,10 +17,15 @@ keys_app = typer.Typer(help="API keys of the service: add, list, revoke.", no_ar
 SERVICE = "serving.service:CdpService"
 
 
-def serve_command(settings: Settings, port: int, host: str = "127.0.0.1") -> tuple[list, dict]:
+def serve_command(
+    settings: Settings, port: int, host: str = "127.0.0.1", log_level: str = "warning"
+) -> tuple[list, dict]:
     """The argv and environment that run the service on `settings.home`."""
     env = {**os.environ, "CDP_HOME": str(Path(settings.home).resolve()),
-           "CDP_SEED": str(settings.seed), "CDP_PHONE_REGION": settings.phone_region}  # fmt: skip
+           "CDP_SEED": str(settings.seed), "CDP_PHONE_REGION": settings.phone_region,
+           "CDP_SERVICE_LOG_LEVEL": log_level}  # fmt: skip
+    if log_level == "debug":
+        env["BENTOML_DEBUG"] = "true"  # BentoML's own debug logging too
     root = Path(__file__).resolve().parent.parent
     argv = [sys.executable, "-m", "bentoml", "serve", SERVICE, "--host", host,
             "--port", str(port), "--working-dir", str(root)]  # fmt: skip
@@ -39,7 +44,7 @@ def serve(
 ) -> None:
     """Serve lookups, scores, audiences and events (BentoML) until interrupted."""
     settings = settings_from(ctx)
-    argv, env = serve_command(settings, port, host)
+    argv, env = serve_command(settings, port, host, ctx.meta.get("log_level", "warning"))
     console.print(f"serving {settings.home} on http://{host}:{port} (docs: /api/docs)")
     sys.stdout.flush()
     os.execve(argv[0], argv, env)

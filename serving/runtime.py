@@ -201,3 +201,19 @@ def service_config(
     if hot_paths:
         config["tracing"] = {"excluded_urls": [untraced_url_pattern(p) for p in hot_paths]}
     return config
+
+
+def configure_logging(level: str) -> None:
+    """Send the product's own loggers (`cdp.*`) to stderr at `level` inside the worker, where
+    BentoML, not `cdp`, has set logging up. Nothing they log carries PII (docs/privacy.md)."""
+    import sys
+
+    number = logging.getLevelName(level.upper())
+    if not isinstance(number, int):
+        number = logging.WARNING
+    logger = logging.getLogger("cdp")
+    logger.setLevel(number)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)

@@ -8,6 +8,8 @@ app reads. The home comes from `CDP_HOME`, as for every command.
 
 from __future__ import annotations
 
+import os
+
 import bentoml
 
 from features.settings import Settings
@@ -28,6 +30,7 @@ class CdpService:
     """Loads the stores and the champion models in the background once the worker starts."""
 
     def __init__(self) -> None:
+        runtime.configure_logging(os.environ.get("CDP_SERVICE_LOG_LEVEL", "warning"))
         self.state = ServingState(Settings(), on_loaded=runtime.freeze_gc).start()
         api.state.cdp = self.state
 
