@@ -64,13 +64,19 @@ def _compatible(first_names: np.ndarray) -> bool:
     return True
 
 
-NAME_SIMILARITY = 0.75  # below this two given names are different names, not one name mistyped
+def is_nickname(a: str, b: str) -> bool:
+    """One given name is a nickname of the other (bill, william), as the model's nickname level:
+    two names that only share a nickname (melissa and elizabeth: lisa) are two names."""
+    return b in name_aliases(a) or a in name_aliases(b)
+
+
+NAME_SIMILARITY = 0.75
 
 
 def _similar(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return False
-    if a == b or set(name_aliases(a)) & set(name_aliases(b)):
+    if a == b or is_nickname(a, b):
         return True
     return jaro_winkler(a, b) >= NAME_SIMILARITY
 

@@ -43,9 +43,13 @@ def _name(column: str) -> cl.CustomComparison:
         cll.ColumnsReversedLevel(column, other).configure(label_for_charts="first/last swapped"),
     ]
     if column == "first_name":
-        levels.append(
-            cll.ArrayIntersectLevel("first_name_aliases", 1).configure(label_for_charts="nickname")
-        )
+        # One name is a nickname of the other (Bill, William). Not "both share a nickname":
+        # Melissa and Elizabeth share Lisa, yet are two names, and mostly two housemates.
+        levels.append(cll.CustomLevel(
+            'list_contains("first_name_aliases_l", "first_name_r")'
+            ' OR list_contains("first_name_aliases_r", "first_name_l")',
+            label_for_charts="nickname",
+        ))  # fmt: skip
     levels += [
         cll.JaroWinklerLevel(column, 0.92),
         cll.JaroWinklerLevel(column, 0.80),

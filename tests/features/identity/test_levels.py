@@ -200,3 +200,51 @@ def test_sql_it_cannot_evaluate_exactly_is_refused_at_load(sql: str) -> None:
     types = {"name": "VARCHAR", "dob": "DATE", "aliases": "VARCHAR[]"}
     with pytest.raises(ContractError, match="cannot evaluate"):
         compile_model(model, types)
+
+
+def test_nickname_level_needs_one_name_to_be_a_nickname_of_the_other() -> None:
+    """Bill is William; Melissa and Elizabeth, who only share the nickname Lisa, are not one
+    name. Splink's SQL and the compiled level agree on both."""
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=build_comparisons({"first_name", "first_name_aliases", "last_name"}),
+        blocking_rules_to_generate_predictions=[block_on("last_name")],
+    ).get_settings("duckdb")
+    names = ["william", "bill", "melissa", "elizabeth", "liz", None, "lisa"]
+    records = pd.DataFrame({"key": [f"k{i}" for i in range(len(names))], "first_name": names,
+                            "last_name": "morgan"})  # fmt: skip
+    records["first_name_aliases"] = [list(name_aliases(n)) if n else None for n in names]
+    con = duckdb.connect()
+    con.register("frame", records)
+    con.execute(
+        "CREATE TABLE records AS SELECT key, first_name, last_name,"
+        " CAST(first_name_aliases AS VARCHAR[]) AS first_name_aliases FROM frame"
+    )
+    types, table = read_pool(con, "records")
+    columns = encode_columns(table, types)
+    _, comparisons = compile_model(settings.as_dict(), {c: t for c, t in types.items()
+                                                        if c != "key"})  # fmt: skip
+    [first] = [c for c in comparisons if c.name == "first_name"]
+    label = {level.gamma: level.label for level in first.levels}
+    case = next(c for c in settings.comparisons if c.output_column_name == "first_name")
+    sides = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in types if c != "key")
+    expected = (
+        con.execute(
+            f"SELECT k_l, k_r, {case._case_statement} FROM (SELECT l.key AS k_l, r.key AS k_r,"
+            f" {sides} FROM records l CROSS JOIN records r)"
+        )
+        .df()
+        .set_index(["k_l", "k_r"])["gamma_first_name"]
+    )
+
+    def level(a: int, b: int) -> str:
+        query = {c: column.values[column.codes[a]] for c, column in columns.items()}
+        ours = first.gammas(Pairs(query, columns, np.array([b])))[0]
+        assert ours == expected[(f"k{a}", f"k{b}")]
+        return label[ours]
+
+    assert level(0, 1) == level(1, 0) == "nickname"  # william / bill
+    assert level(3, 4) == "nickname"  # elizabeth / liz
+    assert level(2, 3) != "nickname" and level(3, 2) != "nickname"  # melissa / elizabeth
+    assert level(2, 6) == level(3, 6) == "nickname"  # Lisa may be either of them
+    assert level(2, 5) == "null"
