@@ -7,13 +7,17 @@ goes through the very same preparation as a bring-your-own table. `unique_id` is
 A guest order's shipping name is its recipient's, who is not always the buyer (a gift to a
 partner). Dropping it lost more true links than it saved false ones (pairwise F1 0.83 vs 0.89 on
 the default world; see docs/identity.md), so it stays, except where the order's own email says
-otherwise: when the records sharing that email agree on another name, that name is the buyer's
-and replaces the shipping name (`attribute_buyer_names`).
+otherwise: when the records sharing that email agree on another name, or the email's user part
+spells the given name of another person at the shipping address, that name is the buyer's and
+replaces the shipping name (`attribute_buyer_names`).
 """
 
 from __future__ import annotations
 
+import re
+
 import duckdb
+import numpy as np
 import pandas as pd
 
 from features.identity.canonical import name_aliases
@@ -76,11 +80,12 @@ def collect_person_records(
     prepared = _prepare(display, phone_region)
     voters = None
     if keys is not None:
-        # A buyer's name is voted on by every record under the order's email, not only by the
-        # records being re-linked.
+        # A buyer's name is voted on by every record under the order's email, and housemates
+        # are named by every record at its address, not only by the records being re-linked.
         neighbours = con.execute(
-            f"SELECT * FROM ({display_sql(None)}) AS d WHERE email IN (SELECT email FROM"
-            f" ({display_sql(keys)}) AS k) AND key NOT IN (SELECT key FROM {keys})"
+            f"WITH k AS ({display_sql(keys)}) SELECT * FROM ({display_sql(None)}) AS d"
+            " WHERE (email IN (SELECT email FROM k) OR postcode IN (SELECT postcode FROM k"
+            f" WHERE source = 'orders')) AND key NOT IN (SELECT key FROM {keys})"
         ).df()
         voters = _prepare(neighbours, phone_region) if len(neighbours) else None
     attribute_buyer_names(prepared, voters=voters)
@@ -148,6 +153,23 @@ def has_enough_evidence(prepared: pd.DataFrame) -> pd.Series:
     return present("email") | present("phone") | (full_name & anchored)
 
 
+def mentions(local_part: str | None, first_name: str | None, surnames: tuple = ()) -> bool:
+    """Whether an email's user part spells a given name: the name itself (three letters or
+    more), or one of its nicknames starting a word ('bill.smith' for William). The `surnames`
+    are taken out first, so a surname is never read as a given name ('hburns' does not spell a
+    record whose names are swapped to first name 'burns')."""
+    if not isinstance(local_part, str) or not isinstance(first_name, str) or len(first_name) < 3:
+        return False
+    letters = re.sub(r"[^a-z]+", " ", local_part.lower())
+    for surname in surnames:
+        if isinstance(surname, str) and len(surname) >= 3:
+            letters = letters.replace(surname, " ")
+    if first_name in letters:
+        return True
+    words = letters.split()
+    return any(len(n) >= 3 and w.startswith(n) for n in name_aliases(first_name) for w in words)
+
+
 def attribute_buyer_names(
     prepared: dict[str, pd.DataFrame],
     guest_source: str = "orders",
@@ -155,19 +177,58 @@ def attribute_buyer_names(
 ) -> int:
     """Give a guest order its buyer's name where the order's email names someone else.
 
-    Every record holding an email votes for its (first, last) name, a record of an account
-    source (shop, CRM, subscriber) counting twice a shipping name. An order whose shipping name
-    has fewer votes under its own email than that email's leading name was shipped to someone
-    else; the leading name is the buyer's. Edits `prepared[guest_source]` in place; returns how
-    many orders were re-attributed. Ties keep the shipping name: no evidence either way.
-    `voters` (same shape as `prepared`) vote without being edited: the records already linked,
-    when only new ones are being prepared.
+    The email belongs to the buyer; the shipping name is the recipient's. Two kinds of evidence
+    say who the buyer is:
+
+    - votes: every record holding an email votes for its (first, last) name, a record of an
+      account source (shop, CRM, subscriber) counting twice a shipping name. An order whose
+      shipping name has fewer votes under its own email than that email's leading name was
+      shipped to someone else; the leading name is the buyer's. A tie for the lead goes to the
+      one name the email's user part spells, if exactly one does; else there is no leader.
+    - the user part itself: an order whose email spells neither its shipping name nor a leader
+      is given the name of the one other person at its address (same postcode and address,
+      names from every source) whose given name the user part spells (veronica.wilcox@ on an
+      order shipped to David Wilcox, where a Veronica Wilcox lives).
+
+    Where the user part spells the shipping name and not the leader's, the shipping name stays:
+    the email's own words outweigh a count. Edits `prepared[guest_source]` in place; returns
+    how many orders were re-attributed. `voters` (same shape as `prepared`) vote and name
+    housemates without being edited: the records already linked, when only new ones are being
+    prepared.
     """
     orders = prepared.get(guest_source)
     if orders is None or orders.empty or "email" not in orders.columns:
         return 0
-    votes = []
     voting = [*prepared.items(), *(voters or {}).items()]
+    local = orders["email"].str.split("@").str[0]
+    spells_shipping = np.array([
+        mentions(u, f, (last,))
+        for u, f, last in zip(local, orders["first_name"], orders["last_name"], strict=True)
+    ])  # fmt: skip
+    buyer = _voted_buyers(orders, voting, guest_source, spells_shipping)
+    unresolved = buyer["first_name"].isna().to_numpy() & ~spells_shipping
+    housemates = _housemate_buyers(orders[unresolved], voting)
+    buyer.loc[housemates.index, ["first_name", "last_name"]] = housemates.to_numpy()
+    replace = (
+        orders["first_name"].notna().to_numpy()
+        & buyer["first_name"].notna().to_numpy()
+        & (orders["first_name"].to_numpy() != buyer["first_name"].to_numpy())
+    )
+    rows = orders.index[replace]
+    orders.loc[rows, "first_name"] = buyer.loc[rows, "first_name"].to_numpy()
+    orders.loc[rows, "last_name"] = buyer.loc[rows, "last_name"].replace("", None).to_numpy()
+    orders.loc[rows, "first_name_aliases"] = pd.Series(
+        [list(name_aliases(n)) for n in orders.loc[rows, "first_name"]], index=rows, dtype=object
+    )
+    return int(replace.sum())
+
+
+def _voted_buyers(
+    orders: pd.DataFrame, voting: list, guest_source: str, spells_shipping: np.ndarray
+) -> pd.DataFrame:
+    """(first_name, last_name) per order of the buyer its email's votes name, or missing."""
+    none = pd.DataFrame({"first_name": None, "last_name": None}, index=orders.index, dtype=object)
+    votes = []
     for source, frame in voting:
         if "email" not in frame.columns or frame.empty:
             continue
@@ -175,7 +236,7 @@ def attribute_buyer_names(
         weight = 1 if source == guest_source else 2
         votes.append(named[["email", "first_name", "last_name"]].assign(weight=weight))
     if not votes:
-        return 0
+        return none
     tally = (
         pd.concat(votes, ignore_index=True)
         .fillna({"last_name": ""})
@@ -183,25 +244,73 @@ def attribute_buyer_names(
         .sum()
         .reset_index()
     )
-    # The leading name per email: most votes, then alphabetical, so ties resolve the same way
-    # on every run; a tie for the lead means no leader.
-    tally = tally.sort_values(["email", "weight", "first_name", "last_name"],
-                              ascending=[True, False, True, True])  # fmt: skip
-    top = tally.groupby("email").nth(0).set_index("email")
-    second = tally.groupby("email").nth(1).set_index("email")["weight"]
-    top = top[top["weight"] > second.reindex(top.index).fillna(0)]
+    # The leading name per email: most votes; among names tied for the lead, the one the
+    # email's user part spells if exactly one does (alphabetical order only makes the choice
+    # repeatable); otherwise no leader.
+    tally["spelled"] = [
+        mentions(e.split("@")[0], f, (last,))
+        for e, f, last in zip(tally["email"], tally["first_name"], tally["last_name"], strict=True)
+    ]
+    top_weight = tally.groupby("email")["weight"].transform("max")
+    tied = tally[tally["weight"] == top_weight]
+    count = tied.groupby("email")["weight"].transform("size")
+    spelled = tied.groupby("email")["spelled"].transform("sum")
+    lead = tied[(count == 1) | (tied["spelled"] & (spelled == 1))]
+    lead = lead.drop_duplicates("email").set_index("email")
     shipped = orders[["email", "first_name", "last_name"]].fillna({"last_name": ""})
-    shipped = shipped.merge(tally, on=["email", "first_name", "last_name"], how="left")
-    leaders = shipped[["email"]].merge(top, left_on="email", right_index=True, how="left")
-    replace = (
-        orders["first_name"].notna().to_numpy()
-        & leaders["weight"].notna().to_numpy()
-        & (shipped["weight"].fillna(0).to_numpy() < leaders["weight"].fillna(0).to_numpy())
+    own = shipped.merge(tally, on=["email", "first_name", "last_name"], how="left")["weight"]
+    leader = shipped[["email"]].merge(lead, left_on="email", right_index=True, how="left")
+    own, lead_weight = own.fillna(0).to_numpy(), leader["weight"].fillna(0).to_numpy()
+    spelled = leader["spelled"].eq(True).to_numpy()
+    # Fewer votes than the leader, or as many where the user part spells the leader only.
+    take = leader["weight"].notna().to_numpy() & (
+        (own < lead_weight) | ((own == lead_weight) & spelled & ~spells_shipping)
     )
-    rows = orders.index[replace]
-    orders.loc[rows, "first_name"] = leaders.loc[replace, "first_name"].to_numpy()
-    orders.loc[rows, "last_name"] = leaders.loc[replace, "last_name"].replace("", None).to_numpy()
-    orders.loc[rows, "first_name_aliases"] = pd.Series(
-        [list(name_aliases(n)) for n in orders.loc[rows, "first_name"]], index=rows, dtype=object
+    take &= ~(spells_shipping & ~spelled)
+    none.loc[take, "first_name"] = leader.loc[take, "first_name"].to_numpy()
+    none.loc[take, "last_name"] = leader.loc[take, "last_name"].to_numpy()
+    return none
+
+
+def _housemate_buyers(orders: pd.DataFrame, voting: list) -> pd.DataFrame:
+    """(first_name, last_name) of the one housemate each order's email user part spells."""
+    wanted = ["first_name", "last_name", "postcode", "address"]
+    if orders.empty or not set(wanted) <= set(orders.columns):
+        return pd.DataFrame(columns=["first_name", "last_name"])
+    places = orders[orders["email"].notna() & orders["address"].notna()]
+    names = pd.concat(
+        [f[wanted] for _, f in voting if set(wanted) <= set(f.columns) and not f.empty],
+        ignore_index=True,
+    ).dropna(subset=["first_name", "address"])
+    names = names[names["postcode"].isin(set(places["postcode"].dropna()))]
+    names = names.fillna({"last_name": "", "postcode": ""})
+    # Per address and given name, its most frequent surname (alphabetical on ties).
+    names = (
+        names.groupby(["postcode", "address", "first_name", "last_name"], sort=True)
+        .size()
+        .rename("n")
+        .reset_index()
+        .sort_values(
+            ["postcode", "address", "first_name", "n", "last_name"],
+            ascending=[True, True, True, False, True],
+            kind="stable",
+        )
+        .drop_duplicates(["postcode", "address", "first_name"])
     )
-    return int(replace.sum())
+    by_place = {
+        place: list(zip(group["first_name"], group["last_name"], strict=True))
+        for place, group in names.groupby(["postcode", "address"], sort=False)
+    }
+    found = {}
+    for row, email, first, surname, postcode, address in zip(
+        places.index, places["email"], places["first_name"], places["last_name"],
+        places["postcode"].fillna(""), places["address"], strict=True,
+    ):  # fmt: skip
+        user = email.split("@")[0]
+        spelled = {(f, last) for f, last in by_place.get((postcode, address), [])
+                   if f != first and mentions(user, f, (surname, last))}  # fmt: skip
+        if len({f for f, _ in spelled}) == 1:
+            found[row] = next(iter(spelled))
+    if not found:
+        return pd.DataFrame(columns=["first_name", "last_name"])
+    return pd.DataFrame.from_dict(found, orient="index", columns=["first_name", "last_name"])

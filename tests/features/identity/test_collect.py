@@ -1,17 +1,37 @@
 """Guest orders: a shipping name is the buyer's unless the order's own email says otherwise."""
 
 import pandas as pd
+import pytest
 
-from features.identity.collect import attribute_buyer_names
+from features.identity.collect import attribute_buyer_names, mentions
 from features.identity.records import prepare_records
 
 ROLES = {"record_id": "record_id", "first_name": "first_name", "last_name": "last_name",
          "email": "email"}  # fmt: skip
+PLACED = {**ROLES, "postcode": "postcode", "address": "address"}
 
 
-def _prepare(rows: list[tuple[str, str, str, str]], source: str) -> pd.DataFrame:
+def _prepare(rows: list[tuple], source: str) -> pd.DataFrame:
+    if rows and len(rows[0]) == 6:
+        columns = ["record_id", "first_name", "last_name", "email", "postcode", "address"]
+        return prepare_records(pd.DataFrame(rows, columns=columns), PLACED, source_name=source)
     frame = pd.DataFrame(rows, columns=["record_id", "first_name", "last_name", "email"])
     return prepare_records(frame, ROLES, source_name=source)
+
+
+@pytest.mark.parametrize(
+    ("user", "first", "surnames", "expected"),
+    [
+        ("veronica.wilcox", "veronica", ("wilcox",), True),
+        ("vwilcox", "veronica", ("wilcox",), False),  # an initial is not a name
+        ("bill.smith", "william", ("smith",), True),  # a nickname starting a word
+        ("farcher86", "cheryl", ("archer",), False),  # 'cher' inside a surname is no name
+        ("hburns33", "burns", ("heather", "burns"), False),  # a surname, even in first place
+        ("jo.lee", "jo", ("lee",), False),  # too short to tell
+    ],
+)
+def test_an_email_user_part_spells_a_given_name(user, first, surnames, expected):
+    assert mentions(user, first, surnames) is expected
 
 
 def test_a_gift_order_takes_the_name_its_email_is_known_by():
@@ -50,3 +70,50 @@ def test_orders_without_email_or_other_sources_are_left_alone():
     prepared = {"orders": _prepare([("o1", "Ann", "Lee", None)], "orders")}
     assert attribute_buyer_names(prepared) == 0
     assert attribute_buyer_names({}) == 0
+
+
+def test_a_tie_goes_to_the_name_the_email_spells():
+    prepared = {
+        "orders": _prepare(
+            [("o1", "Steven", "Singleton", "stevensingleton@gmail.com"),
+             ("o2", "Jesse", "Singleton", "stevensingleton@gmail.com")],
+            "orders",
+        )
+    }  # fmt: skip
+    assert attribute_buyer_names(prepared) == 1
+    assert sorted(prepared["orders"]["first_name"]) == ["steven", "steven"]
+
+
+def test_the_email_spelling_the_shipping_name_outweighs_a_count():
+    prepared = {
+        "shop_customers": _prepare([("c1", "Kevin", "Blake", "connie.blake@gmail.com")], "shop"),
+        "orders": _prepare([("o1", "Connie", "Blake", "connie.blake@gmail.com")], "orders"),
+    }
+    assert attribute_buyer_names(prepared) == 0
+    assert prepared["orders"].loc[0, "first_name"] == "connie"
+
+
+def test_a_gift_order_takes_the_housemate_its_email_spells():
+    """No other record holds the order's email, but it spells the given name of the one other
+    person at the shipping address: that housemate bought it."""
+    place = ("30307", "78323 Adams Dr Apt 28")
+    prepared = {
+        "shop_customers": _prepare(
+            [("c1", "Veronica", "Wilcox", "vw@comcast.net", *place),
+             ("c2", "David", "Wilcox", "dw@comcast.net", *place),
+             ("c3", "Veronica", "Stone", "vs@comcast.net", "99999", "1 Main St")],
+            "shop",
+        ),
+        "orders": _prepare(
+            [("o1", "David", "Wilcox", "veronica.wilcox@yahoo.com", *place),  # a gift
+             ("o2", "David", "Wilcox", "david.wilcox@yahoo.com", *place),  # his own
+             ("o3", "David", "Wilcox", "wilcox.family@yahoo.com", *place),  # spells nobody
+             ("o4", "Ann", "Wilcox", "veronica.w@yahoo.com", "99999", "2 Elm St")],  # nobody there
+            "orders",
+        ),
+    }  # fmt: skip
+    assert attribute_buyer_names(prepared) == 1
+    orders = prepared["orders"].set_index("record_id")
+    assert orders.loc["o1", ["first_name", "last_name"]].tolist() == ["veronica", "wilcox"]
+    assert orders.loc[["o2", "o3"], "first_name"].tolist() == ["david", "david"]
+    assert orders.loc["o4", "first_name"] == "ann"
