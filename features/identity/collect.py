@@ -89,7 +89,18 @@ def collect_person_records(
         ).df()
         voters = _prepare(neighbours, phone_region) if len(neighbours) else None
     attribute_buyer_names(prepared, voters=voters)
+    names_from_emails(prepared, others=voters, vocabulary=_pool_names(con) if keys else None)
     return display, prepared
+
+
+def _pool_names(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]] | None:
+    """Given names and surnames of the records the last full run scored, if any."""
+    tables = {row[0] for row in con.execute("SHOW TABLES").fetchall()}
+    if "identity_match_records" not in tables:
+        return None
+    firsts = con.execute("SELECT DISTINCT first_name FROM identity_match_records").fetchall()
+    lasts = con.execute("SELECT DISTINCT last_name FROM identity_match_records").fetchall()
+    return {r[0] for r in firsts if r[0]}, {r[0] for r in lasts if r[0]}
 
 
 def _prepare(display: pd.DataFrame, phone_region: str) -> dict[str, pd.DataFrame]:
@@ -314,3 +325,72 @@ def _housemate_buyers(orders: pd.DataFrame, voting: list) -> pd.DataFrame:
     if not found:
         return pd.DataFrame(columns=["first_name", "last_name"])
     return pd.DataFrame.from_dict(found, orient="index", columns=["first_name", "last_name"])
+
+
+def names_from_emails(
+    prepared: dict[str, pd.DataFrame],
+    others: dict[str, pd.DataFrame] | None = None,
+    vocabulary: tuple[set[str], set[str]] | None = None,
+) -> int:
+    """Give a record with an email and no name the name its email's user part spells.
+
+    Many people's addresses are their names (veronica.wilcox@, wilcox.veronica@,
+    veronicawilcox@); a subscription holding nothing else has no other evidence. The user part
+    is read with the data's own names: split at punctuation or digits into a given name and a
+    surname that other records carry (either order), or, written as one word, at the one place
+    where a known given name ends and a known surname begins. Only records whose email no other
+    record holds are named: those sharing one are already tied to it, and a guessed name must
+    never question that tie. Nothing is guessed when the split is ambiguous. Edits `prepared`
+    in place and returns how many records were named; golden records keep showing no name.
+
+    `others` (same shape) count as holders of emails and give their names to the vocabulary
+    without being edited, and `vocabulary` adds (given names, surnames): an incremental run
+    passes the records already linked.
+    """
+    frames = [f for f in [*prepared.values(), *(others or {}).values()] if not f.empty]
+    if not any("email" in f.columns for f in prepared.values()):
+        return 0
+    firsts = set().union(*(set(f["first_name"].dropna()) for f in frames if "first_name" in f))
+    lasts = set().union(*(set(f["last_name"].dropna()) for f in frames if "last_name" in f))
+    if vocabulary is not None:
+        firsts, lasts = firsts | vocabulary[0], lasts | vocabulary[1]
+    firsts = {n for n in firsts if len(n) >= 2}
+    lasts = {n for n in lasts if len(n) >= 2}
+    counts = pd.concat([f["email"] for f in frames if "email" in f.columns]).value_counts()
+    named = 0
+    for frame in prepared.values():
+        if frame.empty or not {"email", "first_name", "last_name"} <= set(frame.columns):
+            continue
+        todo = (
+            frame["first_name"].isna()
+            & frame["last_name"].isna()
+            & (frame["email"].map(counts).fillna(0) == 1)
+        )
+        for row in frame.index[todo.to_numpy()]:
+            found = split_user_part(frame.at[row, "email"].split("@")[0], firsts, lasts)
+            if found:
+                frame.at[row, "first_name"], frame.at[row, "last_name"] = found
+                frame.at[row, "first_name_aliases"] = list(name_aliases(found[0]))
+                named += 1
+    return named
+
+
+def split_user_part(user: str, firsts: set[str], lasts: set[str]) -> tuple[str, str] | None:
+    """(given name, surname) an email user part spells, or None (see `names_from_emails`)."""
+    words = [w for w in re.split(r"[^a-z]+", user.lower()) if w]
+    if len(words) == 2:
+        a, b = words
+        if a in firsts and b in lasts:
+            return a, b
+        if b in firsts and a in lasts:
+            return b, a
+        return None
+    if len(words) != 1:
+        return None
+    word = words[0]
+    found = {
+        (word[:k], word[k:])
+        for k in range(2, len(word) - 1)
+        if word[:k] in firsts and word[k:] in lasts
+    }
+    return found.pop() if len(found) == 1 else None

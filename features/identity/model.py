@@ -137,6 +137,18 @@ def _surname_location(location: list[str]) -> cl.CustomComparison:
     if "city" in location:
         levels.append(cll.And(cll.ExactMatchLevel("last_name"), cll.ExactMatchLevel("city"))
                       .configure(label_for_charts="same surname and city"))  # fmt: skip
+    if places:
+        # Both records say where they live, and it is not the same place: a person who moved,
+        # or (far more often) a namesake. Kept apart from a surname with no place to compare,
+        # which says nothing about where either lives.
+        known = " OR ".join(f'("{c}_l" IS NOT NULL AND "{c}_r" IS NOT NULL)' for c in places)
+        levels.append(
+            cll.And(cll.ExactMatchLevel("last_name"), cll.CustomLevel(f"({known})")).configure(
+                label_for_charts="same surname, elsewhere",
+                tf_adjustment_column="last_name",
+                tf_adjustment_weight=1.0,
+            )
+        )
     levels += [
         cll.ExactMatchLevel("last_name", term_frequency_adjustments=True),
         cll.JaroWinklerLevel("last_name", 0.9),

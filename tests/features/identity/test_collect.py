@@ -117,3 +117,46 @@ def test_a_gift_order_takes_the_housemate_its_email_spells():
     assert orders.loc["o1", ["first_name", "last_name"]].tolist() == ["veronica", "wilcox"]
     assert orders.loc[["o2", "o3"], "first_name"].tolist() == ["david", "david"]
     assert orders.loc["o4", "first_name"] == "ann"
+
+
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        ("veronica.wilcox", ("veronica", "wilcox")),
+        ("wilcox_veronica83", ("veronica", "wilcox")),  # surname first, digits dropped
+        ("veronicawilcox", ("veronica", "wilcox")),  # one word: the one place it splits
+        ("vwilcox", None),  # an initial is not a given name
+        ("hiker.veronica", None),  # 'hiker' is nobody's surname here
+        ("annemarie", None),  # ann + emarie? anne + marie? both read: ambiguous
+    ],
+)
+def test_an_email_user_part_is_split_with_the_datas_own_names(user, expected):
+    from features.identity.collect import split_user_part
+
+    firsts, lasts = {"veronica", "ann", "anne"}, {"wilcox", "marie", "emarie"}
+    assert split_user_part(user, firsts, lasts) == expected
+
+
+def test_a_record_with_only_an_email_gets_the_name_its_email_spells():
+    from features.identity.collect import names_from_emails
+
+    prepared = {
+        "shop_customers": _prepare(
+            [("c1", "Veronica", "Wilcox", "vw@comcast.net"),
+             ("c2", "Todd", "Hull", "todd.hull@gmail.com")],
+            "shop",
+        ),
+        "email_subscribers": _prepare(
+            [("s1", None, None, "veronica.wilcox@yahoo.com"),  # named from its email
+             ("s2", None, None, "todd.hull@gmail.com"),  # shares an email: tied already
+             ("s3", None, None, "xq.zz@yahoo.com"),  # spells nobody known
+             ("s4", "Vera", None, "hull.todd@aol.com")],  # has a name of its own
+            "subscribers",
+        ),
+    }  # fmt: skip
+    assert names_from_emails(prepared) == 1
+    subs = prepared["email_subscribers"].set_index("record_id")
+    assert subs.loc["s1", ["first_name", "last_name"]].tolist() == ["veronica", "wilcox"]
+    assert "veronica" in subs.loc["s1", "first_name_aliases"]
+    assert subs.loc[["s2", "s3"], "first_name"].isna().all()
+    assert subs.loc["s4", ["first_name", "last_name"]].tolist() == ["vera", None]

@@ -64,7 +64,7 @@ def _variant(rng: random.Random, person: dict) -> dict:
     for _ in range(rng.randint(1, 3)):
         change = rng.choice(["typo_first", "typo_last", "swap", "nick", "dob_digit", "dob_days",
                              "dob_months", "dob_years", "dob_decades", "phone", "typo_text",
-                             "null", "move", "bare"])  # fmt: skip
+                             "null", "move", "bare", "nowhere"])  # fmt: skip
         if change == "typo_first":
             out["first_name"] = _typo(rng, out["first_name"] or "x")
         elif change == "typo_last":
@@ -85,6 +85,8 @@ def _variant(rng: random.Random, person: dict) -> dict:
             out[column] = _typo(rng, out[column] or "x")
         elif change == "bare":  # a sign-up form: no surname, no address
             out.update(dict.fromkeys(["last_name", "address", "postcode", "city"]))
+        elif change == "nowhere":  # a surname, no place to compare it at
+            out.update(dict.fromkeys(["address", "postcode", "city"]))
         elif change == "null":
             out.update(dict.fromkeys(rng.sample(sorted(ROLES - {"first_name_aliases"}), 3)))
         else:
@@ -202,31 +204,31 @@ def test_sql_it_cannot_evaluate_exactly_is_refused_at_load(sql: str) -> None:
         compile_model(model, types)
 
 
-def test_nickname_level_needs_one_name_to_be_a_nickname_of_the_other() -> None:
-    """Bill is William; Melissa and Elizabeth, who only share the nickname Lisa, are not one
-    name. Splink's SQL and the compiled level agree on both."""
+def _labeller(roles: set[str], records: pd.DataFrame, comparison: str):
+    """level(a, b) -> the label of the level records a and b reach in `comparison`, checked
+    equal to Splink's CASE statement run by DuckDB."""
     settings = SettingsCreator(
         link_type="dedupe_only",
-        comparisons=build_comparisons({"first_name", "first_name_aliases", "last_name"}),
+        comparisons=build_comparisons(roles),
         blocking_rules_to_generate_predictions=[block_on("last_name")],
     ).get_settings("duckdb")
-    names = ["william", "bill", "melissa", "elizabeth", "liz", None, "lisa"]
-    records = pd.DataFrame({"key": [f"k{i}" for i in range(len(names))], "first_name": names,
-                            "last_name": "morgan"})  # fmt: skip
-    records["first_name_aliases"] = [list(name_aliases(n)) if n else None for n in names]
+    records = records.assign(key=[f"k{i}" for i in range(len(records))])
+    if "first_name" in records:
+        records["first_name_aliases"] = [
+            list(name_aliases(n)) if n else None for n in records["first_name"]
+        ]
     con = duckdb.connect()
     con.register("frame", records)
-    con.execute(
-        "CREATE TABLE records AS SELECT key, first_name, last_name,"
-        " CAST(first_name_aliases AS VARCHAR[]) AS first_name_aliases FROM frame"
-    )
+    kinds = {"first_name_aliases": "VARCHAR[]"}
+    typed = ", ".join(f'CAST("{c}" AS {kinds.get(c, "VARCHAR")}) AS "{c}"' for c in records)
+    con.execute(f"CREATE TABLE records AS SELECT {typed} FROM frame")
     types, table = read_pool(con, "records")
     columns = encode_columns(table, types)
     _, comparisons = compile_model(settings.as_dict(), {c: t for c, t in types.items()
                                                         if c != "key"})  # fmt: skip
-    [first] = [c for c in comparisons if c.name == "first_name"]
-    label = {level.gamma: level.label for level in first.levels}
-    case = next(c for c in settings.comparisons if c.output_column_name == "first_name")
+    [compiled] = [c for c in comparisons if c.name == comparison]
+    label = {level.gamma: level.label for level in compiled.levels}
+    case = next(c for c in settings.comparisons if c.output_column_name == comparison)
     sides = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in types if c != "key")
     expected = (
         con.execute(
@@ -234,17 +236,43 @@ def test_nickname_level_needs_one_name_to_be_a_nickname_of_the_other() -> None:
             f" {sides} FROM records l CROSS JOIN records r)"
         )
         .df()
-        .set_index(["k_l", "k_r"])["gamma_first_name"]
+        .set_index(["k_l", "k_r"])[f"gamma_{comparison}"]
     )
 
     def level(a: int, b: int) -> str:
         query = {c: column.values[column.codes[a]] for c, column in columns.items()}
-        ours = first.gammas(Pairs(query, columns, np.array([b])))[0]
+        ours = compiled.gammas(Pairs(query, columns, np.array([b])))[0]
         assert ours == expected[(f"k{a}", f"k{b}")]
         return label[ours]
 
+    return level
+
+
+def test_nickname_level_needs_one_name_to_be_a_nickname_of_the_other() -> None:
+    """Bill is William; Melissa and Elizabeth, who only share the nickname Lisa, are not one
+    name. Splink's SQL and the compiled level agree on both."""
+    names = ["william", "bill", "melissa", "elizabeth", "liz", None, "lisa"]
+    records = pd.DataFrame({"first_name": names, "last_name": "morgan"})
+    level = _labeller({"first_name", "first_name_aliases", "last_name"}, records, "first_name")
     assert level(0, 1) == level(1, 0) == "nickname"  # william / bill
     assert level(3, 4) == "nickname"  # elizabeth / liz
     assert level(2, 3) != "nickname" and level(3, 2) != "nickname"  # melissa / elizabeth
     assert level(2, 6) == level(3, 6) == "nickname"  # Lisa may be either of them
     assert level(2, 5) == "null"
+
+
+def test_a_surname_somewhere_else_is_not_a_surname_with_no_place() -> None:
+    """Two records that both say where they live, in different places, agree on a surname
+    only: a namesake or a move. A record with no place says nothing about where it lives."""
+    records = pd.DataFrame(
+        {
+            "last_name": ["smith", "smith", "smith", "smith", "jones"],
+            "address": ["1 main st", "3 oak rd", None, "1 main st", "1 main st"],
+            "postcode": ["02110", "10001", None, "02110", "02110"],
+        }
+    )
+    level = _labeller({"last_name", "address", "postcode"}, records, "surname_location")
+    assert level(0, 1) == "same surname, elsewhere"
+    assert level(0, 2) == level(1, 2) == "Exact match on last_name"
+    assert level(0, 3) == "same surname and address"
+    assert level(0, 4) == "same place, other surname"
