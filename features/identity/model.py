@@ -144,27 +144,89 @@ def _surname_location(location: list[str]) -> cl.CustomComparison:
         known = " OR ".join(f'("{c}_l" IS NOT NULL AND "{c}_r" IS NOT NULL)' for c in places)
         levels.append(
             cll.And(cll.ExactMatchLevel("last_name"), cll.CustomLevel(f"({known})")).configure(
-                label_for_charts="same surname, elsewhere",
-                tf_adjustment_column="last_name",
-                tf_adjustment_weight=1.0,
+                label_for_charts="same surname, elsewhere"
             )
         )
+    # How rare the surname is counts in `_surname_rarity`, not here: see there.
     levels += [
-        cll.ExactMatchLevel("last_name", term_frequency_adjustments=True),
+        cll.ExactMatchLevel("last_name"),
         cll.JaroWinklerLevel("last_name", 0.9),
         cll.ElseLevel(),
     ]
     return cl.CustomComparison(comparison_levels=levels, output_column_name="surname_location")
 
 
-def build_comparisons(columns: set[str], extras: tuple[str, ...] = ()) -> list:
-    """One comparison per role present (and per extra column), in a fixed order."""
+def _same_place_sql(places: list[str]) -> str:
+    """SQL true where the records share an address or postcode, false otherwise (never NULL)."""
+    return " OR ".join(
+        f'("{c}_l" IS NOT NULL AND "{c}_r" IS NOT NULL AND "{c}_l" = "{c}_r")' for c in places
+    )
+
+
+def _surname_rarity(places: list[str], agreement: float) -> cl.CustomComparison:
+    """The rarity of a shared surname, where the surname is shared by chance.
+
+    Splink adjusts an exact match by term frequency relative to the u of the comparison's
+    plain exact-match level. In `surname_location` that level holds only the surnames shared
+    with no place in common (the rest sit in the joint levels), so its u is a fraction of how
+    often two people share a surname, and every adjusted surname would lose that fraction's
+    log. Here the adjustment stands alone: a level whose m equals its u (no evidence of its
+    own) and whose u is `agreement`, the chance that two records share a surname (the sum of
+    the squared surname frequencies), so a shared surname weighs log2(agreement / frequency):
+    more than average when rare, less when common. Shared surnames at a shared place are left
+    out: among housemates the surname is shared by kinship, not by chance, and its rarity says
+    nothing.
+    """
+    not_same_place = f"NOT ({_same_place_sql(places)})" if places else "TRUE"
+    return cl.CustomComparison(
+        output_column_name="surname_rarity",
+        comparison_levels=[
+            cll.NullLevel("last_name"),
+            cll.CustomLevel(f'"last_name_l" = "last_name_r" AND {not_same_place}').configure(
+                label_for_charts="surname shared by chance",
+                m_probability=agreement,
+                u_probability=agreement,
+                fix_m_probability=True,
+                fix_u_probability=True,
+                tf_adjustment_column="last_name",
+                tf_adjustment_weight=1.0,
+                disable_tf_exact_match_detection=True,
+            ),
+            cll.ElseLevel().configure(
+                m_probability=1 - agreement,
+                u_probability=1 - agreement,
+                fix_m_probability=True,
+                fix_u_probability=True,
+            ),
+        ],
+    )
+
+
+def surname_agreement(tables: dict[str, pd.DataFrame] | list[pd.DataFrame]) -> float:
+    """The chance that two records with a surname share it: the sum of squared frequencies."""
+    frames = tables.values() if isinstance(tables, dict) else tables
+    names = [f["last_name"].dropna() for f in frames if "last_name" in f.columns]
+    counts = pd.concat(names).value_counts() if names else pd.Series(dtype=float)
+    total = counts.sum()
+    return float((counts.astype(float) ** 2).sum() / total**2) if total else 0.01
+
+
+def build_comparisons(
+    columns: set[str], extras: tuple[str, ...] = (), surname_agreement: float = 0.001
+) -> list:
+    """One comparison per role present (and per extra column), in a fixed order.
+
+    `surname_agreement` is the chance that two records share a surname (see
+    `surname_agreement()`), the base of the surname's term-frequency adjustment.
+    """
     comparisons: list = []
     location = [c for c in ("address", "postcode", "city") if c in columns]
     if "first_name" in columns:
         comparisons.append(_name("first_name"))
     if "last_name" in columns and location:
         comparisons.append(_surname_location(location))
+        places = [c for c in ("address", "postcode") if c in location]
+        comparisons.append(_surname_rarity(places, surname_agreement))
     elif "last_name" in columns:
         comparisons.append(_name("last_name"))
     elif location:
@@ -318,7 +380,7 @@ class IdentityModel:
         settings = SettingsCreator(
             link_type=self.link_type,
             unique_id_column_name="unique_id",
-            comparisons=build_comparisons(self.columns_, self.extras),
+            comparisons=build_comparisons(self.columns_, self.extras, surname_agreement(tables)),
             blocking_rules_to_generate_predictions=kept,
             retain_intermediate_calculation_columns=False,
             retain_matching_columns=True,

@@ -9,6 +9,7 @@ in its predict SQL, pair by pair. The string metrics are held equal to DuckDB bi
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 
 import duckdb
@@ -276,3 +277,53 @@ def test_a_surname_somewhere_else_is_not_a_surname_with_no_place() -> None:
     assert level(0, 2) == level(1, 2) == "Exact match on last_name"
     assert level(0, 3) == "same surname and address"
     assert level(0, 4) == "same place, other surname"
+
+
+def test_a_surname_shared_by_chance_weighs_by_its_rarity_and_by_nothing_among_housemates():
+    """Two namesakes elsewhere: the rarer the surname, the stronger the evidence, by exactly
+    log2 of the frequency ratio; housemates share a surname by kinship, so rarity adds
+    nothing there. The adjustment's own level has m = u (no evidence but the rarity)."""
+    import logging
+
+    from splink import DuckDBAPI, Linker
+
+    from features.identity.model import surname_agreement
+
+    records = pd.DataFrame(
+        {
+            "unique_id": [f"r{i}" for i in range(10)],
+            "last_name": ["smith"] * 6 + ["zeta", "zeta", "smith", "zeta"],
+            "address": ["1 a st", "2 b st", None, "7 g st", "7 g st", "6 f st", "3 c st",
+                        "5 e st", "8 h st", "5 e st"],
+            "postcode": ["01", "02", None, "07", "07", "06", "03", "05", "08", "05"],
+        }
+    )  # fmt: skip
+    agreement = surname_agreement([records])
+    assert agreement == pytest.approx((7**2 + 3**2) / 10**2)
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=build_comparisons(
+            {"last_name", "address", "postcode"}, surname_agreement=agreement
+        ),
+        blocking_rules_to_generate_predictions=[block_on("last_name"), block_on("address")],
+        retain_intermediate_calculation_columns=True,
+    )
+    db_api = DuckDBAPI(connection=duckdb.connect())
+    linker = Linker(db_api.register(records), settings, log_level=logging.ERROR)
+    scored = linker.inference.predict().as_pandas_dataframe()
+    scored = scored.set_index(["unique_id_l", "unique_id_r"])
+    weights = scored["match_weight"]
+    # The rarity's Bayes factor: the chance of sharing a surname over this surname's frequency
+    rarity = 2 ** (scored["mw_surname_rarity"] + scored["mw_tf_adj_surname_rarity"])
+    assert rarity[("r6", "r7")] == pytest.approx(agreement / 0.3)  # zeta: rarer than usual
+    assert rarity[("r0", "r1")] == pytest.approx(agreement / 0.7)  # smith: commoner
+    assert rarity[("r3", "r4")] == pytest.approx(1.0)
+    # smith (7 of 10 surnames) and zeta (3 of 10), each between two different places
+    assert weights[("r6", "r7")] - weights[("r0", "r1")] == pytest.approx(math.log2(7 / 3))
+    # the same surname at the same address (smith r3, r4; zeta r7, r9): rarity adds nothing
+    assert weights[("r7", "r9")] == pytest.approx(weights[("r3", "r4")])
+    model = linker.misc.save_model_to_json()
+    [rarity] = [c for c in model["comparisons"] if c["output_column_name"] == "surname_rarity"]
+    for level in rarity["comparison_levels"][1:]:
+        assert level["m_probability"] == level["u_probability"]
+        assert level["fix_m_probability"] and level["fix_u_probability"]
