@@ -106,13 +106,16 @@ def _location(columns: list[str]) -> cl.CustomComparison:
     return cl.CustomComparison(comparison_levels=levels, output_column_name="location")
 
 
-def _surname_location(location: list[str]) -> cl.CustomComparison:
+def _surname_location(location: list[str], swaps: bool = False) -> cl.CustomComparison:
     """Surname and where someone lives, scored together.
 
     Among different people, sharing a surname and sharing an address are far from
     independent: housemates share both. Scored separately, Splink would multiply two small u
     values and count a household as overwhelming evidence; scored jointly, u of 'same surname
-    and same address' is learned from how often different people really share both.
+    and same address' is learned from how often different people really share both. With
+    `swaps` (first names present), a record whose first and last name are swapped keeps its
+    surname at a shared place: 'Bowman Albert' and 'Albert Bowman' at one address are not
+    two surnames at one address.
     """
     places = [c for c in ("address", "postcode") if c in location]
     null_sql = " AND ".join(
@@ -133,6 +136,11 @@ def _surname_location(location: list[str]) -> cl.CustomComparison:
         levels.append(cll.And(cll.JaroWinklerLevel("last_name", 0.9), any_place).configure(
             label_for_charts="similar surname, same place"
         ))  # fmt: skip
+        if swaps:
+            swapped = cll.ColumnsReversedLevel("first_name", "last_name", symmetrical=True)
+            levels.append(cll.And(swapped, any_place).configure(
+                label_for_charts="names swapped, same place"
+            ))  # fmt: skip
         levels.append(any_place.configure(label_for_charts="same place, other surname"))
     if "city" in location:
         levels.append(cll.And(cll.ExactMatchLevel("last_name"), cll.ExactMatchLevel("city"))
@@ -224,7 +232,7 @@ def build_comparisons(
     if "first_name" in columns:
         comparisons.append(_name("first_name"))
     if "last_name" in columns and location:
-        comparisons.append(_surname_location(location))
+        comparisons.append(_surname_location(location, swaps="first_name" in columns))
         places = [c for c in ("address", "postcode") if c in location]
         comparisons.append(_surname_rarity(places, surname_agreement))
     elif "last_name" in columns:

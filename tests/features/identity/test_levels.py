@@ -279,6 +279,24 @@ def test_a_surname_somewhere_else_is_not_a_surname_with_no_place() -> None:
     assert level(0, 4) == "same place, other surname"
 
 
+def test_a_record_with_its_names_swapped_keeps_its_surname_at_a_shared_place() -> None:
+    """'Bowman Albert' at Albert Bowman's address is Albert Bowman's surname at his address,
+    not another surname there; a swapped record beside a housemate ('Allen Sarah' and
+    'John Allen') is not a swap of him."""
+    records = pd.DataFrame(
+        {
+            "first_name": ["albert", "bowman", "allen", "john"],
+            "last_name": ["bowman", "albert", "sarah", "allen"],
+            "address": ["3201 cardenas st", "3201 cardenas st", "1 elm st", "1 elm st"],
+            "postcode": ["80086", "80086", "22993", "22993"],
+        }
+    )
+    level = _labeller({"first_name", "first_name_aliases", "last_name", "address", "postcode"},
+                      records, "surname_location")  # fmt: skip
+    assert level(0, 1) == level(1, 0) == "names swapped, same place"
+    assert level(2, 3) == level(3, 2) == "same place, other surname"
+
+
 def test_a_surname_shared_by_chance_weighs_by_its_rarity_and_by_nothing_among_housemates():
     """Two namesakes elsewhere: the rarer the surname, the stronger the evidence, by exactly
     log2 of the frequency ratio; housemates share a surname by kinship, so rarity adds
