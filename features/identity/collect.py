@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features.identity.canonical import name_aliases
+from features.identity.clusters import is_nickname
 from features.identity.records import prepare_records
 
 # Which source system is trusted most for a person's name and contact details; used by the
@@ -199,7 +200,10 @@ def attribute_buyer_names(
     - the user part itself: an order whose email spells neither its shipping name nor a leader
       is given the name of the one other person at its address (same postcode and address,
       names from every source) whose given name the user part spells (veronica.wilcox@ on an
-      order shipped to David Wilcox, where a Veronica Wilcox lives).
+      order shipped to David Wilcox, where a Veronica Wilcox lives); failing that, the one
+      given name of the data's own names the user part spells, if it is not the shipping
+      name nor a nickname of it (scott.lewis@ on an order shipped to Larry Lewis), with the
+      surname the user part spells beside it, else the shipping surname.
 
     Where the user part spells the shipping name and not the leader's, the shipping name stays:
     the email's own words outweigh a count. Edits `prepared[guest_source]` in place; returns
@@ -220,6 +224,9 @@ def attribute_buyer_names(
     unresolved = buyer["first_name"].isna().to_numpy() & ~spells_shipping
     housemates = _housemate_buyers(orders[unresolved], voting)
     buyer.loc[housemates.index, ["first_name", "last_name"]] = housemates.to_numpy()
+    unresolved = buyer["first_name"].isna().to_numpy() & ~spells_shipping
+    spelled = _spelled_buyers(orders[unresolved], voting)
+    buyer.loc[spelled.index, ["first_name", "last_name"]] = spelled.to_numpy()
     replace = (
         orders["first_name"].notna().to_numpy()
         & buyer["first_name"].notna().to_numpy()
@@ -281,6 +288,49 @@ def _voted_buyers(
     none.loc[take, "first_name"] = leader.loc[take, "first_name"].to_numpy()
     none.loc[take, "last_name"] = leader.loc[take, "last_name"].to_numpy()
     return none
+
+
+def _spelled_buyers(orders: pd.DataFrame, voting: list) -> pd.DataFrame:
+    """(first_name, last_name) of the buyer each order's email user part names, where it spells
+    exactly one given name (of at least three letters, none inside another) of the data's own
+    names, other than the shipping name and its nicknames. A given name is a word the data
+    writes more often as a given name than as a surname."""
+    empty = pd.DataFrame(columns=["first_name", "last_name"])
+    orders = orders[orders["email"].notna() & orders["first_name"].notna()]
+    if orders.empty:
+        return empty
+    frames = [f for _, f in voting if not f.empty and "first_name" in f.columns]
+    as_first = pd.concat([f["first_name"] for f in frames]).value_counts()
+    as_last = pd.concat([f["last_name"] for f in frames if "last_name" in f]).value_counts()
+    lasts = set(as_last.index)
+    # A word written more often as a surname than as a given name is read as a surname (a
+    # record with its names swapped puts 'jones' among the given names).
+    given = as_first[as_first > as_last.reindex(as_first.index).fillna(0)]
+    firsts = set(given.index)
+    found = {}
+    for row, email, first, surname in zip(
+        orders.index, orders["email"], orders["first_name"], orders["last_name"], strict=True
+    ):
+        user = email.split("@")[0]
+        letters = re.sub(r"[^a-z]+", " ", user.lower())
+        if isinstance(surname, str) and len(surname) >= 3:
+            letters = letters.replace(surname, " ")
+        spelled = set()
+        for word in letters.split():  # given names start or end a word: trailsamantha70
+            ends = [word[:k] for k in range(3, len(word) + 1)]
+            ends += [word[k:] for k in range(1, len(word) - 2)]
+            spelled |= {n for n in ends if n in firsts}
+        spelled = {n for n in spelled if not any(n != m and n in m for m in spelled)}
+        if len(spelled) != 1:
+            continue
+        [name] = spelled
+        if name == first or is_nickname(name, first):
+            continue
+        split = split_user_part(user, firsts, lasts)
+        found[row] = (name, split[1] if split and split[0] == name else surname)
+    if not found:
+        return empty
+    return pd.DataFrame.from_dict(found, orient="index", columns=["first_name", "last_name"])
 
 
 def _housemate_buyers(orders: pd.DataFrame, voting: list) -> pd.DataFrame:
