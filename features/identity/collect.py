@@ -15,6 +15,7 @@ replaces the shipping name (`attribute_buyer_names`).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import duckdb
 import numpy as np
@@ -165,6 +166,7 @@ def has_enough_evidence(prepared: pd.DataFrame) -> pd.Series:
     return present("email") | present("phone") | (full_name & anchored)
 
 
+@lru_cache(maxsize=200_000)  # a buyer's many orders ask the same question
 def mentions(local_part: str | None, first_name: str | None, surnames: tuple = ()) -> bool:
     """Whether an email's user part spells a given name: the name itself (three letters or
     more), or one of its nicknames starting a word ('bill.smith' for William). The `surnames`
@@ -265,10 +267,15 @@ def _voted_buyers(
     # The leading name per email: most votes; among names tied for the lead, the one the
     # email's user part spells if exactly one does (alphabetical order only makes the choice
     # repeatable); otherwise no leader.
-    tally["spelled"] = [
+    # (Asked only where an email carries two names or more: with one, the leader is every
+    # order's own name and there is nothing to decide.)
+    several = (tally.groupby("email")["first_name"].transform("size") > 1).to_numpy()
+    tally["spelled"] = False
+    tally.loc[several, "spelled"] = np.array([
         mentions(e.split("@")[0], f, (last,))
-        for e, f, last in zip(tally["email"], tally["first_name"], tally["last_name"], strict=True)
-    ]
+        for e, f, last in zip(tally.loc[several, "email"], tally.loc[several, "first_name"],
+                              tally.loc[several, "last_name"], strict=True)
+    ], dtype=bool)  # fmt: skip
     top_weight = tally.groupby("email")["weight"].transform("max")
     tied = tally[tally["weight"] == top_weight]
     count = tied.groupby("email")["weight"].transform("size")
@@ -358,23 +365,26 @@ def _housemate_buyers(orders: pd.DataFrame, voting: list) -> pd.DataFrame:
         )
         .drop_duplicates(["postcode", "address", "first_name"])
     )
-    by_place = {
-        place: list(zip(group["first_name"], group["last_name"], strict=True))
-        for place, group in names.groupby(["postcode", "address"], sort=False)
-    }
-    found = {}
-    for row, email, first, surname, postcode, address in zip(
-        places.index, places["email"], places["first_name"], places["last_name"],
-        places["postcode"].fillna(""), places["address"], strict=True,
-    ):  # fmt: skip
-        user = email.split("@")[0]
-        spelled = {(f, last) for f, last in by_place.get((postcode, address), [])
-                   if f != first and mentions(user, f, (surname, last))}  # fmt: skip
-        if len({f for f, _ in spelled}) == 1:
-            found[row] = next(iter(spelled))
-    if not found:
-        return pd.DataFrame(columns=["first_name", "last_name"])
-    return pd.DataFrame.from_dict(found, orient="index", columns=["first_name", "last_name"])
+    # Each order beside every given name at its address, then the ones its user part spells.
+    pairs = (
+        places[["email", "first_name", "last_name", "postcode", "address"]]
+        .fillna({"postcode": ""})
+        .rename_axis("row")
+        .reset_index()
+        .merge(names, on=["postcode", "address"], suffixes=("", "_there"))
+    )
+    pairs = pairs[pairs["first_name_there"] != pairs["first_name"]]
+    spelled = [
+        mentions(email.split("@")[0], there, (surname, last))
+        for email, there, surname, last in zip(
+            pairs["email"], pairs["first_name_there"], pairs["last_name"],
+            pairs["last_name_there"], strict=True,
+        )
+    ]  # fmt: skip
+    pairs = pairs[spelled]
+    one = pairs.groupby("row")["first_name_there"].transform("size") == 1
+    found = pairs[one].set_index("row")[["first_name_there", "last_name_there"]]
+    return found.set_axis(["first_name", "last_name"], axis=1)
 
 
 def names_from_emails(
@@ -416,12 +426,18 @@ def names_from_emails(
             & frame["last_name"].isna()
             & (frame["email"].map(counts).fillna(0) == 1)
         )
-        for row in frame.index[todo.to_numpy()]:
-            found = split_user_part(frame.at[row, "email"].split("@")[0], firsts, lasts)
-            if found:
-                frame.at[row, "first_name"], frame.at[row, "last_name"] = found
-                frame.at[row, "first_name_aliases"] = list(name_aliases(found[0]))
-                named += 1
+        rows = frame.index[todo.to_numpy()]
+        found = [split_user_part(e.split("@")[0], firsts, lasts) for e in frame.loc[rows, "email"]]
+        rows = [row for row, names in zip(rows, found, strict=True) if names]
+        found = [names for names in found if names]
+        if not rows:
+            continue
+        frame.loc[rows, "first_name"] = [first for first, _ in found]
+        frame.loc[rows, "last_name"] = [last for _, last in found]
+        frame.loc[rows, "first_name_aliases"] = pd.Series(
+            [list(name_aliases(first)) for first, _ in found], index=rows, dtype=object
+        )
+        named += len(rows)
     return named
 
 
