@@ -169,12 +169,20 @@ def has_enough_evidence(prepared: pd.DataFrame) -> pd.Series:
 @lru_cache(maxsize=200_000)  # a buyer's many orders ask the same question
 def mentions(local_part: str | None, first_name: str | None, surnames: tuple = ()) -> bool:
     """Whether an email's user part spells a given name: the name itself (three letters or
-    more), or one of its nicknames starting a word ('bill.smith' for William). The `surnames`
-    are taken out first, so a surname is never read as a given name ('hburns' does not spell a
-    record whose names are swapped to first name 'burns')."""
+    more), one of its nicknames starting a word ('bill.smith' for William), or its initial
+    beside one of the `surnames` and nothing else ('pford43', 'ford.p' for Paula Ford). The
+    `surnames` are taken out first, so a surname is never read as a given name ('hburns' does
+    not spell a record whose names are swapped to first name 'burns')."""
     if not isinstance(local_part, str) or not isinstance(first_name, str) or len(first_name) < 3:
         return False
     letters = re.sub(r"[^a-z]+", " ", local_part.lower())
+    joined = letters.replace(" ", "")
+    initial = first_name[0]
+    if any(
+        isinstance(s, str) and len(s) >= 3 and joined in (initial + s, s + initial)
+        for s in surnames
+    ):
+        return True
     for surname in surnames:
         if isinstance(surname, str) and len(surname) >= 3:
             letters = letters.replace(surname, " ")

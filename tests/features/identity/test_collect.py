@@ -23,11 +23,16 @@ def _prepare(rows: list[tuple], source: str) -> pd.DataFrame:
     ("user", "first", "surnames", "expected"),
     [
         ("veronica.wilcox", "veronica", ("wilcox",), True),
-        ("vwilcox", "veronica", ("wilcox",), False),  # an initial is not a name
+        ("vwilcox", "veronica", ("wilcox",), True),  # an initial, beside the surname
         ("bill.smith", "william", ("smith",), True),  # a nickname starting a word
         ("farcher86", "cheryl", ("archer",), False),  # 'cher' inside a surname is no name
         ("hburns33", "burns", ("heather", "burns"), False),  # a surname, even in first place
         ("jo.lee", "jo", ("lee",), False),  # too short to tell
+        ("pford43", "paula", ("ford",), True),  # her initial beside her surname
+        ("ford.p", "paula", ("ford",), True),
+        ("pford43", "emily", ("ford",), False),
+        ("pford43", "paula", ("fox",), False),  # an initial alone names nobody
+        ("pfordham", "paula", ("ford",), False),
     ],
 )
 def test_an_email_user_part_spells_a_given_name(user, first, surnames, expected):
@@ -190,3 +195,25 @@ def test_a_gift_order_takes_the_given_name_its_email_spells_when_no_housemate_ha
     assert orders.loc[["o2", "o3", "o4", "o5"], "first_name"].tolist() == [
         "larry", "kelly", "larry", "laurence",
     ]  # fmt: skip
+
+
+def test_a_gift_order_takes_the_housemate_whose_initial_and_surname_its_email_spells():
+    place = ("12345", "1 Oak St")
+    prepared = {
+        "shop_customers": _prepare(
+            [("c1", "Paula", "Ford", "paula@x.com", *place),
+             ("c2", "Emily", "Ford", "emily@x.com", *place),
+             ("c3", "Peter", "Ford", "peter@x.com", "99999", "2 Elm St"),
+             ("c4", "Pam", "Ford", "pam@x.com", "99999", "2 Elm St")],
+            "shop",
+        ),
+        "orders": _prepare(
+            [("o1", "Emily", "Ford", "pford43@gmail.com", *place),  # from Paula
+             ("o2", "Emily", "Ford", "eford@gmail.com", *place),  # her own
+             ("o3", "Ann", "Ford", "pford@aol.com", "99999", "2 Elm St")],  # Peter? Pam?
+            "orders",
+        ),
+    }  # fmt: skip
+    assert attribute_buyer_names(prepared) == 1
+    orders = prepared["orders"].set_index("record_id")
+    assert orders["first_name"].tolist() == ["paula", "emily", "ann"]
