@@ -408,8 +408,10 @@ def names_from_emails(
     surname that other records carry (either order), or, written as one word, at the one place
     where a known given name ends and a known surname begins. Only records whose email no other
     record holds are named: those sharing one are already tied to it, and a guessed name must
-    never question that tie. Nothing is guessed when the split is ambiguous. Edits `prepared`
-    in place and returns how many records were named; golden records keep showing no name.
+    never question that tie. Nothing is guessed when the split is ambiguous. A record with a
+    given name and no surname gets the surname its user part spells beside that given name
+    (travis.bradley@ for a subscriber who gave 'Travis'). Edits `prepared` in place and returns
+    how many records were named; golden records keep showing the names as given.
 
     `others` (same shape) count as holders of emails and give their names to the vocabulary
     without being edited, and `vocabulary` adds (given names, surnames): an incremental run
@@ -446,6 +448,24 @@ def names_from_emails(
             [list(name_aliases(first)) for first, _ in found], index=rows, dtype=object
         )
         named += len(rows)
+    for frame in prepared.values():  # a given name without a surname: the surname beside it
+        if frame.empty or not {"email", "first_name", "last_name"} <= set(frame.columns):
+            continue
+        todo = (
+            frame["first_name"].notna()
+            & frame["last_name"].isna()
+            & (frame["email"].map(counts).fillna(0) == 1)
+        )
+        rows = frame.index[todo.to_numpy()]
+        found = [
+            split_user_part(e.split("@")[0], {first}, lasts)
+            for e, first in zip(frame.loc[rows, "email"], frame.loc[rows, "first_name"],
+                                strict=True)
+        ]  # fmt: skip
+        rows = [row for row, names in zip(rows, found, strict=True) if names]
+        if rows:
+            frame.loc[rows, "last_name"] = [names[1] for names in found if names]
+            named += len(rows)
     return named
 
 

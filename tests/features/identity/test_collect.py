@@ -168,6 +168,23 @@ def test_a_record_with_only_an_email_gets_the_name_its_email_spells():
     assert subs.loc["s4", ["first_name", "last_name"]].tolist() == ["vera", None]
 
 
+def test_a_given_name_without_a_surname_gets_the_surname_its_email_spells_beside_it():
+    from features.identity.collect import names_from_emails
+
+    prepared = {
+        "shop_customers": _prepare([("c1", "Travis", "Bradley", "tb@cox.net")], "shop"),
+        "email_subscribers": _prepare(
+            [("s1", "Travis", None, "travis.bradley@yahoo.com"),
+             ("s2", "Ann", None, "travis.bradley@aol.com")],  # not her given name
+            "subscribers",
+        ),
+    }  # fmt: skip
+    assert names_from_emails(prepared) == 1
+    subs = prepared["email_subscribers"].set_index("record_id")
+    assert subs.loc["s1", "last_name"] == "bradley"
+    assert subs.loc["s2", "last_name"] is None
+
+
 def test_a_gift_order_takes_the_given_name_its_email_spells_when_no_housemate_has_it():
     """scott.lewis@ on an order shipped to Larry Lewis: Scott bought it, though no record names
     a Scott at the address. A word the data writes more often as a surname (a swapped record
