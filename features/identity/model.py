@@ -185,12 +185,14 @@ def _surname_rarity(places: list[str], agreement: float) -> cl.CustomComparison:
     out: among housemates the surname is shared by kinship, not by chance, and its rarity says
     nothing.
     """
-    not_same_place = f"NOT ({_same_place_sql(places)})" if places else "TRUE"
+    shared = '"last_name_l" = "last_name_r"'
+    if places:
+        shared += f" AND NOT ({_same_place_sql(places)})"
     return cl.CustomComparison(
         output_column_name="surname_rarity",
         comparison_levels=[
             cll.NullLevel("last_name"),
-            cll.CustomLevel(f'"last_name_l" = "last_name_r" AND {not_same_place}').configure(
+            cll.CustomLevel(shared).configure(
                 label_for_charts="surname shared by chance",
                 m_probability=agreement,
                 u_probability=agreement,

@@ -109,8 +109,8 @@ def _records(seed: int) -> pd.DataFrame:
 
 @pytest.mark.parametrize(
     "absent",
-    [set(), {"last_name"}, {"address", "postcode", "city"}, {"address"}],
-    ids=["all-roles", "no-surname", "no-location", "no-address"],
+    [set(), {"last_name"}, {"address", "postcode", "city"}, {"address"}, {"address", "postcode"}],
+    ids=["all-roles", "no-surname", "no-location", "no-address", "city-only"],
 )
 def test_levels_equal_splinks_case_statements_in_duckdb(absent: set[str]) -> None:
     roles = ROLES - absent - {"loyalty_id"}
