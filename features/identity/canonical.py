@@ -27,6 +27,23 @@ JUNK_IDENTIFIERS = frozenset(
      "na", "test", "guest", "default", "00000000-0000-0000-0000-000000000000"}
 )  # fmt: skip
 GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+# Large consumer mailbox providers. A domain one typing error away from exactly one of them, and
+# not itself one of them, is that provider mistyped (gmial.com, hotmial.com, yahoo.con): such an
+# address is the person's own mailbox with a slip of the finger, not another mailbox. Names of
+# fewer than four letters (me.com, msn.com, att.net) are never corrected: one edit from them
+# lands on too many real domains.
+MAILBOX_PROVIDERS = frozenset(
+    {"gmail.com", "googlemail.com", "yahoo.com", "ymail.com", "rocketmail.com", "hotmail.com",
+     "outlook.com", "live.com", "msn.com", "icloud.com", "me.com", "mac.com", "aol.com",
+     "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "bellsouth.net", "charter.net",
+     "cox.net", "earthlink.net", "optonline.net", "frontier.com", "windstream.net",
+     "protonmail.com", "proton.me", "mail.com", "gmx.com", "gmx.net", "gmx.de", "web.de",
+     "zoho.com", "yandex.com", "yandex.ru", "mail.ru", "qq.com", "163.com", "naver.com",
+     "hotmail.co.uk", "yahoo.co.uk", "btinternet.com", "sky.com", "virginmedia.com",
+     "orange.fr", "free.fr", "laposte.net", "wanadoo.fr", "libero.it", "t-online.de",
+     "hotmail.fr", "yahoo.fr", "yahoo.ca", "shaw.ca", "rogers.com", "sympatico.ca",
+     "bigpond.com", "optusnet.com.au", "xtra.co.nz", "fastmail.com", "hey.com", "tutanota.com"}
+)  # fmt: skip
 _REPEATED_DIGITS = re.compile(r"^\+?(\d)\1{6,}$")
 _SEQUENCE_DIGITS = ("0123456789", "1234567890", "9876543210")
 
@@ -37,11 +54,30 @@ def canonical_email(email: str | None) -> str | None:
         return None
     local, _, domain = email.strip().lower().rpartition("@")
     local = local.split("+", 1)[0]
+    domain = corrected_domain(domain)
     if domain in GMAIL_DOMAINS:
         local, domain = local.replace(".", ""), "gmail.com"
     if not local or local in JUNK_EMAIL_LOCAL or domain in JUNK_EMAIL_DOMAINS:
         return None
     return f"{local}@{domain}"
+
+
+@lru_cache(maxsize=100_000)
+def corrected_domain(domain: str) -> str:
+    """The mailbox provider `domain` is a one-edit typo of (substitution, insertion, deletion or
+    transposition), if exactly one provider is that close; else `domain` itself."""
+    if domain in MAILBOX_PROVIDERS:
+        return domain
+    from features.identity.metrics import damerau_levenshtein
+
+    close = [
+        provider
+        for provider in sorted(MAILBOX_PROVIDERS)
+        if len(provider.split(".", 1)[0]) >= 4
+        and abs(len(provider) - len(domain)) <= 1
+        and damerau_levenshtein(provider, domain) == 1
+    ]
+    return close[0] if len(close) == 1 else domain
 
 
 def is_junk_phone(phone: str | None) -> bool:

@@ -23,26 +23,34 @@ from features.identity.metrics import jaro_winkler
 
 def consistent_identifier_edges(records: pd.DataFrame, column: str) -> pd.DataFrame:
     """Pairs (unique_id_l, unique_id_r) of records sharing `column`, for values whose records'
-    first names agree (equal or nickname-related, missing names ignored).
+    names agree two by two (`names_compatible`: equal, nicknames, a typo, or first and last
+    name swapped on one side; missing names ignored).
 
-    Grouping runs in DuckDB; only values carrying two or more distinct first names (a few per
-    thousand) are checked in Python, against the nickname table.
+    Grouping runs in DuckDB; only values carrying two or more distinct names (a few per
+    thousand) are checked in Python.
     """
     con = duckdb.connect()
-    con.register("shared_input", records[["record_id", column, "first_name"]])
+    last = "last_name" if "last_name" in records.columns else "NULL::VARCHAR AS last_name"
+    con.register(
+        "shared_input",
+        records[
+            ["record_id", column, "first_name", *(["last_name"] if "last_name" in records else [])]
+        ],
+    )
     con.execute(
         f"""CREATE TEMP TABLE shared AS
-        SELECT record_id, {column} AS value, first_name,
+        SELECT record_id, {column} AS value, first_name, last_name,
                MIN(record_id) OVER (PARTITION BY {column}) AS anchor,
                COUNT(*) OVER (PARTITION BY {column}) AS n
-        FROM shared_input WHERE {column} IS NOT NULL"""
+        FROM (SELECT record_id, {column}, first_name, {last} FROM shared_input)
+        WHERE {column} IS NOT NULL"""
     )
     suspects = con.execute(
-        "SELECT value, LIST(DISTINCT first_name ORDER BY first_name) AS firsts FROM shared"
+        "SELECT value, LIST(DISTINCT [first_name, last_name]) AS names FROM shared"
         " WHERE n > 1 AND first_name IS NOT NULL GROUP BY value"
-        " HAVING COUNT(DISTINCT first_name) > 1"
+        " HAVING COUNT(DISTINCT [first_name, last_name]) > 1"
     ).fetchall()
-    conflicting = [value for value, firsts in suspects if not _compatible(np.array(firsts))]
+    conflicting = [value for value, names in suspects if not _all_compatible(names)]
     con.register("conflicting", pd.DataFrame({"value": pd.Series(conflicting, dtype=object)}))
     edges = con.execute(
         "SELECT anchor AS unique_id_l, record_id AS unique_id_r FROM shared"
@@ -53,24 +61,25 @@ def consistent_identifier_edges(records: pd.DataFrame, column: str) -> pd.DataFr
     return edges
 
 
-def _compatible(first_names: np.ndarray) -> bool:
-    if len(first_names) <= 1:
-        return True
-    common = set(name_aliases(first_names[0]))
-    for name in first_names[1:]:
-        common &= set(name_aliases(name))
-        if not common:
-            return False
-    return True
+def _all_compatible(names: list) -> bool:
+    """Whether every two of these (first, last) names could be one person's."""
+    pairs = [(first, last) for first, last in names]
+    return all(names_compatible(a, b) for i, a in enumerate(pairs) for b in pairs[i + 1 :])
 
 
-NAME_SIMILARITY = 0.75  # below this two given names are different names, not one name mistyped
+def is_nickname(a: str, b: str) -> bool:
+    """One given name is a nickname of the other (bill, william), as the model's nickname level:
+    two names that only share a nickname (melissa and elizabeth: lisa) are two names."""
+    return b in name_aliases(a) or a in name_aliases(b)
+
+
+NAME_SIMILARITY = 0.75
 
 
 def _similar(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return False
-    if a == b or set(name_aliases(a)) & set(name_aliases(b)):
+    if a == b or is_nickname(a, b):
         return True
     return jaro_winkler(a, b) >= NAME_SIMILARITY
 

@@ -5,7 +5,8 @@ sqlglot, the parser Splink itself uses, and compiled into a function over one qu
 an array of candidate records, with SQL's three-valued logic: a NULL operand makes a comparison
 unknown, and an unknown condition does not select its level, exactly as in Splink's CASE WHEN.
 Only the constructs our models use are supported (column equality, IS NULL, NOT/AND/OR,
-Jaro-Winkler, (Damerau-)Levenshtein, date differences, list intersections, casts to text); any
+Jaro-Winkler, (Damerau-)Levenshtein, date differences, list intersections, list membership,
+casts to text); any
 other SQL is refused when the matcher loads, never guessed. Match weights, Splink's defaults for
 untrained levels and the term-frequency adjustment come from Splink's own objects, so only the
 choice of level is computed here, and tests hold it equal to DuckDB's on generated pairs.
@@ -84,6 +85,18 @@ def _apply(function: Callable, arguments: list[Compiled], numeric: bool) -> Comp
     return run
 
 
+def _condition(values: Compiled) -> Compiled:
+    """A boolean-valued function as a condition: (is true, is unknown)."""
+
+    def run(pairs: Pairs) -> Vector:
+        out, null = values(pairs)
+        true = np.zeros(len(null), dtype=bool)
+        true[~null] = out[~null].astype(bool)
+        return true, null
+
+    return run
+
+
 def _compare(symbol: Callable, left: Compiled, right: Compiled) -> Compiled:
     def run(pairs: Pairs) -> Vector:
         (a, a_null), (b, b_null) = left(pairs), right(pairs)
@@ -135,6 +148,7 @@ _FUNCTIONS = {  # name -> (Python function, numeric result)
     "damerau_levenshtein": (metrics.damerau_levenshtein, True),
     "list_intersect": (lambda a, b: a & b, False),
     "array_length": (len, True),
+    "list_contains": (lambda values, value: value in values, False),
 }  # fmt: skip
 
 
@@ -216,6 +230,12 @@ class _Compiler:
             if self.types.get(self.column(node.this) or "") != "DATE":
                 raise self.refuse(node)
             return _apply(_epoch_seconds, [self.compile(node.this)], numeric=True)
+        if isinstance(node, exp.ArrayContains):  # list_contains(list column, scalar column)
+            if {k for k, v in node.args.items() if v is not None} != {"this", "expression"}:
+                raise self.refuse(node)
+            contains = _apply(_FUNCTIONS["list_contains"][0], [self.compile(node.this, lists=True),
+                              self.compile(node.expression)], numeric=False)  # fmt: skip
+            return _condition(contains)
         name = _NAMED.get(type(node))
         if isinstance(node, exp.Anonymous):
             name, arguments = node.name.lower(), node.expressions

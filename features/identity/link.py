@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features.errors import ContractError, EmptyInputError
+from features.identity.collect import names_from_emails
 from features.identity.pipeline import cluster_tables
 from features.identity.records import match_columns, prepare_records
 
@@ -76,6 +77,7 @@ def link_tables(
         )
         for name, frame in tables.items()
     }
+    names_from_emails(prepared)  # a record with only an email: the name its user part spells
     columns = set().union(*(match_columns(p, extras) for p in prepared.values()))
     clustering = cluster_tables(prepared, columns, extras=extras, seed=seed, threshold=threshold)
     out = clustering.assignments[["source", "record_id", "cluster_id"]]

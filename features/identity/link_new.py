@@ -85,8 +85,8 @@ def link_new_records(
     ).to_arrow_table()
     scored = score_new_records(model, new, existing, tf, threshold)
     with_email = con.execute(
-        f"SELECT key AS record_id, email, first_name, TRUE AS new FROM {NEW} "
-        f"WHERE email IS NOT NULL UNION ALL SELECT key, email, first_name, FALSE "
+        f"SELECT key AS record_id, email, first_name, last_name, TRUE AS new FROM {NEW} "
+        f"WHERE email IS NOT NULL UNION ALL SELECT key, email, first_name, last_name, FALSE "
         f"FROM {CANDIDATES} WHERE email IN (SELECT email FROM {NEW})"
     ).df()
     fresh = set(with_email.loc[with_email["new"], "record_id"])

@@ -25,10 +25,28 @@ from features.identity.records import parse_dates, prepare_records
         ("noemail@example.com", None),
         ("null", None),
         (None, None),
+        # a provider's domain mistyped is that provider's mailbox
+        ("j.smith@gmial.com", "jsmith@gmail.com"),
+        ("jsmith@gamil.com", "jsmith@gmail.com"),
+        ("jsmith@yaho.com", "jsmith@yahoo.com"),
+        ("jsmith@hotmail.con", "jsmith@hotmail.com"),
+        # real domains, and typos of short or of two providers at once, stay as they are
+        ("jsmith@mail.com", "jsmith@mail.com"),
+        ("jsmith@ymail.com", "jsmith@ymail.com"),
+        ("jsmith@msm.com", "jsmith@msm.com"),
+        ("jsmith@acme-outdoor.com", "jsmith@acme-outdoor.com"),
     ],
 )
 def test_canonical_email(raw, expected) -> None:
     assert canonical_email(raw) == expected
+
+
+def test_a_domain_close_to_two_providers_is_not_guessed() -> None:
+    from features.identity.canonical import MAILBOX_PROVIDERS, corrected_domain
+
+    assert {"gmail.com", "ymail.com", "mail.com"} <= MAILBOX_PROVIDERS
+    assert corrected_domain("xmail.com") == "xmail.com"  # one edit from all three
+    assert corrected_domain("gmaill.com") == "gmail.com"
 
 
 @pytest.mark.parametrize(
@@ -50,6 +68,17 @@ def test_nickname_aliases_connect_both_directions() -> None:
     assert "william" in name_aliases("bill")
     assert "bill" in name_aliases("william")
     assert not set(name_aliases("william")) & set(name_aliases("margaret"))
+
+
+def test_a_shared_nickname_does_not_make_two_names_one() -> None:
+    from features.identity.clusters import is_nickname, names_compatible
+
+    assert is_nickname("bill", "william") and is_nickname("william", "bill")
+    # Melissa and Elizabeth are both "Lisa": two names all the same, mostly two housemates.
+    assert set(name_aliases("melissa")) & set(name_aliases("elizabeth"))
+    assert not is_nickname("melissa", "elizabeth")
+    assert not names_compatible(("melissa", "morgan"), ("elizabeth", "morgan"))
+    assert names_compatible(("liz", "morgan"), ("elizabeth", "morgan"))
 
 
 @pytest.mark.parametrize("value", ["0", "null", "undefined", "anonymous", " NULL ", ""])

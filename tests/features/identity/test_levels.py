@@ -9,6 +9,7 @@ in its predict SQL, pair by pair. The string metrics are held equal to DuckDB bi
 from __future__ import annotations
 
 import datetime as dt
+import math
 import random
 
 import duckdb
@@ -64,7 +65,7 @@ def _variant(rng: random.Random, person: dict) -> dict:
     for _ in range(rng.randint(1, 3)):
         change = rng.choice(["typo_first", "typo_last", "swap", "nick", "dob_digit", "dob_days",
                              "dob_months", "dob_years", "dob_decades", "phone", "typo_text",
-                             "null", "move", "bare"])  # fmt: skip
+                             "null", "move", "bare", "nowhere"])  # fmt: skip
         if change == "typo_first":
             out["first_name"] = _typo(rng, out["first_name"] or "x")
         elif change == "typo_last":
@@ -85,6 +86,8 @@ def _variant(rng: random.Random, person: dict) -> dict:
             out[column] = _typo(rng, out[column] or "x")
         elif change == "bare":  # a sign-up form: no surname, no address
             out.update(dict.fromkeys(["last_name", "address", "postcode", "city"]))
+        elif change == "nowhere":  # a surname, no place to compare it at
+            out.update(dict.fromkeys(["address", "postcode", "city"]))
         elif change == "null":
             out.update(dict.fromkeys(rng.sample(sorted(ROLES - {"first_name_aliases"}), 3)))
         else:
@@ -106,8 +109,8 @@ def _records(seed: int) -> pd.DataFrame:
 
 @pytest.mark.parametrize(
     "absent",
-    [set(), {"last_name"}, {"address", "postcode", "city"}, {"address"}],
-    ids=["all-roles", "no-surname", "no-location", "no-address"],
+    [set(), {"last_name"}, {"address", "postcode", "city"}, {"address"}, {"address", "postcode"}],
+    ids=["all-roles", "no-surname", "no-location", "no-address", "city-only"],
 )
 def test_levels_equal_splinks_case_statements_in_duckdb(absent: set[str]) -> None:
     roles = ROLES - absent - {"loyalty_id"}
@@ -200,3 +203,145 @@ def test_sql_it_cannot_evaluate_exactly_is_refused_at_load(sql: str) -> None:
     types = {"name": "VARCHAR", "dob": "DATE", "aliases": "VARCHAR[]"}
     with pytest.raises(ContractError, match="cannot evaluate"):
         compile_model(model, types)
+
+
+def _labeller(roles: set[str], records: pd.DataFrame, comparison: str):
+    """level(a, b) -> the label of the level records a and b reach in `comparison`, checked
+    equal to Splink's CASE statement run by DuckDB."""
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=build_comparisons(roles),
+        blocking_rules_to_generate_predictions=[block_on("last_name")],
+    ).get_settings("duckdb")
+    records = records.assign(key=[f"k{i}" for i in range(len(records))])
+    if "first_name" in records:
+        records["first_name_aliases"] = [
+            list(name_aliases(n)) if n else None for n in records["first_name"]
+        ]
+    con = duckdb.connect()
+    con.register("frame", records)
+    kinds = {"first_name_aliases": "VARCHAR[]"}
+    typed = ", ".join(f'CAST("{c}" AS {kinds.get(c, "VARCHAR")}) AS "{c}"' for c in records)
+    con.execute(f"CREATE TABLE records AS SELECT {typed} FROM frame")
+    types, table = read_pool(con, "records")
+    columns = encode_columns(table, types)
+    _, comparisons = compile_model(settings.as_dict(), {c: t for c, t in types.items()
+                                                        if c != "key"})  # fmt: skip
+    [compiled] = [c for c in comparisons if c.name == comparison]
+    label = {level.gamma: level.label for level in compiled.levels}
+    case = next(c for c in settings.comparisons if c.output_column_name == comparison)
+    sides = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in types if c != "key")
+    expected = (
+        con.execute(
+            f"SELECT k_l, k_r, {case._case_statement} FROM (SELECT l.key AS k_l, r.key AS k_r,"
+            f" {sides} FROM records l CROSS JOIN records r)"
+        )
+        .df()
+        .set_index(["k_l", "k_r"])[f"gamma_{comparison}"]
+    )
+
+    def level(a: int, b: int) -> str:
+        query = {c: column.values[column.codes[a]] for c, column in columns.items()}
+        ours = compiled.gammas(Pairs(query, columns, np.array([b])))[0]
+        assert ours == expected[(f"k{a}", f"k{b}")]
+        return label[ours]
+
+    return level
+
+
+def test_nickname_level_needs_one_name_to_be_a_nickname_of_the_other() -> None:
+    """Bill is William; Melissa and Elizabeth, who only share the nickname Lisa, are not one
+    name. Splink's SQL and the compiled level agree on both."""
+    names = ["william", "bill", "melissa", "elizabeth", "liz", None, "lisa"]
+    records = pd.DataFrame({"first_name": names, "last_name": "morgan"})
+    level = _labeller({"first_name", "first_name_aliases", "last_name"}, records, "first_name")
+    assert level(0, 1) == level(1, 0) == "nickname"  # william / bill
+    assert level(3, 4) == "nickname"  # elizabeth / liz
+    assert level(2, 3) != "nickname" and level(3, 2) != "nickname"  # melissa / elizabeth
+    assert level(2, 6) == level(3, 6) == "nickname"  # Lisa may be either of them
+    assert level(2, 5) == "null"
+
+
+def test_a_surname_somewhere_else_is_not_a_surname_with_no_place() -> None:
+    """Two records that both say where they live, in different places, agree on a surname
+    only: a namesake or a move. A record with no place says nothing about where it lives."""
+    records = pd.DataFrame(
+        {
+            "last_name": ["smith", "smith", "smith", "smith", "jones"],
+            "address": ["1 main st", "3 oak rd", None, "1 main st", "1 main st"],
+            "postcode": ["02110", "10001", None, "02110", "02110"],
+        }
+    )
+    level = _labeller({"last_name", "address", "postcode"}, records, "surname_location")
+    assert level(0, 1) == "same surname, elsewhere"
+    assert level(0, 2) == level(1, 2) == "Exact match on last_name"
+    assert level(0, 3) == "same surname and address"
+    assert level(0, 4) == "same place, other surname"
+
+
+def test_a_record_with_its_names_swapped_keeps_its_surname_at_a_shared_place() -> None:
+    """'Bowman Albert' at Albert Bowman's address is Albert Bowman's surname at his address,
+    not another surname there; a swapped record beside a housemate ('Allen Sarah' and
+    'John Allen') is not a swap of him."""
+    records = pd.DataFrame(
+        {
+            "first_name": ["albert", "bowman", "allen", "john"],
+            "last_name": ["bowman", "albert", "sarah", "allen"],
+            "address": ["3201 cardenas st", "3201 cardenas st", "1 elm st", "1 elm st"],
+            "postcode": ["80086", "80086", "22993", "22993"],
+        }
+    )
+    level = _labeller({"first_name", "first_name_aliases", "last_name", "address", "postcode"},
+                      records, "surname_location")  # fmt: skip
+    assert level(0, 1) == level(1, 0) == "names swapped, same place"
+    assert level(2, 3) == level(3, 2) == "same place, other surname"
+
+
+def test_a_surname_shared_by_chance_weighs_by_its_rarity_and_by_nothing_among_housemates():
+    """Two namesakes elsewhere: the rarer the surname, the stronger the evidence, by exactly
+    log2 of the frequency ratio; housemates share a surname by kinship, so rarity adds
+    nothing there. The adjustment's own level has m = u (no evidence but the rarity)."""
+    import logging
+
+    from splink import DuckDBAPI, Linker
+
+    from features.identity.model import surname_agreement
+
+    records = pd.DataFrame(
+        {
+            "unique_id": [f"r{i}" for i in range(10)],
+            "last_name": ["smith"] * 6 + ["zeta", "zeta", "smith", "zeta"],
+            "address": ["1 a st", "2 b st", None, "7 g st", "7 g st", "6 f st", "3 c st",
+                        "5 e st", "8 h st", "5 e st"],
+            "postcode": ["01", "02", None, "07", "07", "06", "03", "05", "08", "05"],
+        }
+    )  # fmt: skip
+    agreement = surname_agreement([records])
+    assert agreement == pytest.approx((7**2 + 3**2) / 10**2)
+    settings = SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=build_comparisons(
+            {"last_name", "address", "postcode"}, surname_agreement=agreement
+        ),
+        blocking_rules_to_generate_predictions=[block_on("last_name"), block_on("address")],
+        retain_intermediate_calculation_columns=True,
+    )
+    db_api = DuckDBAPI(connection=duckdb.connect())
+    linker = Linker(db_api.register(records), settings, log_level=logging.ERROR)
+    scored = linker.inference.predict().as_pandas_dataframe()
+    scored = scored.set_index(["unique_id_l", "unique_id_r"])
+    weights = scored["match_weight"]
+    # The rarity's Bayes factor: the chance of sharing a surname over this surname's frequency
+    rarity = 2 ** (scored["mw_surname_rarity"] + scored["mw_tf_adj_surname_rarity"])
+    assert rarity[("r6", "r7")] == pytest.approx(agreement / 0.3)  # zeta: rarer than usual
+    assert rarity[("r0", "r1")] == pytest.approx(agreement / 0.7)  # smith: commoner
+    assert rarity[("r3", "r4")] == pytest.approx(1.0)
+    # smith (7 of 10 surnames) and zeta (3 of 10), each between two different places
+    assert weights[("r6", "r7")] - weights[("r0", "r1")] == pytest.approx(math.log2(7 / 3))
+    # the same surname at the same address (smith r3, r4; zeta r7, r9): rarity adds nothing
+    assert weights[("r7", "r9")] == pytest.approx(weights[("r3", "r4")])
+    model = linker.misc.save_model_to_json()
+    [rarity] = [c for c in model["comparisons"] if c["output_column_name"] == "surname_rarity"]
+    for level in rarity["comparison_levels"][1:]:
+        assert level["m_probability"] == level["u_probability"]
+        assert level["fix_m_probability"] and level["fix_u_probability"]

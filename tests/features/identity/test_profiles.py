@@ -104,6 +104,24 @@ def test_shared_email_with_conflicting_first_names_is_not_deterministic() -> Non
     assert pairs == {("3", "4"), ("3", "5")}  # nickname-compatible; the family address is not
 
 
+def test_shared_email_names_are_compared_as_whole_names() -> None:
+    """A record with first and last name swapped, or a typo, still shares its own email; two
+    given names that only share a nickname (Melissa, Elizabeth: Lisa) do not."""
+    records = pd.DataFrame(
+        {
+            "record_id": ["1", "2", "3", "4", "5", "6", "7"],
+            "email": ["jh@x.com"] * 3 + ["fam@x.com"] * 2 + ["cy@x.com"] * 2,
+            "first_name": ["jordan", "hensley", "jordan", "melissa", "elizabeth", "cynthia",
+                           "cytnhia"],
+            "last_name": ["hensley", "jordan", "hensley", "morgan", "morgan", "hernandez",
+                          "hernandez"],
+        }
+    )  # fmt: skip
+    edges = consistent_identifier_edges(records, "email")
+    pairs = {tuple(sorted(p)) for p in edges.itertuples(index=False)}
+    assert pairs == {("1", "2"), ("1", "3"), ("6", "7")}
+
+
 def test_components_are_named_by_their_smallest_member() -> None:
     edges = pd.DataFrame({"unique_id_l": ["b", "d"], "unique_id_r": ["c", "c"], "strength": 1.0})
     records = pd.DataFrame({"record_id": ["d", "c", "b", "a"]})
