@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-# benchmarks/features.py is named like the `features` package: this folder goes last on the
+# benchmarks/feature_store.py is named like the `features` package: this folder goes last on the
 # path so the package wins.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]

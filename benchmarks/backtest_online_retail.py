@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# benchmarks/features.py is named like the `features` package: this folder goes last on the
+# benchmarks/feature_store.py is named like the `features` package: this folder goes last on the
 # path so the package wins and `phases` (beside this script) is still found.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE] + [str(_HERE)]

@@ -10,7 +10,7 @@ Phases, each in its own child process (peak memory = that phase's max RSS):
   exact), then reads a day later (the row expired: recomputed from the profile's events),
   then real-time events (product views and purchases) applied one at a time.
 
-    .venv/bin/python benchmarks/features.py --people 100000
+    .venv/bin/python benchmarks/feature_store.py --people 100000
 """
 
 from __future__ import annotations
