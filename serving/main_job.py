@@ -93,6 +93,8 @@ def curl_examples(settings: Settings, port: int, keys: dict[str, str]) -> list[s
         curl("match", "agent", {"first_name": person["first_name"],
                                 "last_name": person["last_name"], "email": person["email"]}),
         curl("propensity", "marketer", {"profile_ids": [person["profile_id"]], "target": "any"}),
+        curl("audience", "marketer", {"target": "any", "top_n": 100, "channel": "ads",
+                                      "format": "hashed", "platform": "google"}),
     ]  # fmt: skip
 
 
