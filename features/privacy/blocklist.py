@@ -155,3 +155,89 @@ def add_blocked(
         [(h, kind, erasure_id, at) for h, kind in sorted(rows)],
     )
     return con.total_changes - before
+
+
+def split_blocked(frame, blocklist: Blocklist):
+    """(rows to keep, row numbers of rows holding an erased identifier) of a validated batch
+    (a DataFrame with `_row_number`); every identifier column of the source is checked."""
+    import numpy as np
+
+    if not blocklist or frame.empty:
+        return frame, []
+    mask = np.zeros(len(frame), dtype=bool)
+    for column in IDENTIFIER_COLUMNS:
+        if column in frame.columns:
+            mask |= np.array(blocklist.blocked_mask(frame[column].tolist()), dtype=bool)
+    if not mask.any():
+        return frame, []
+    dropped = frame.loc[mask, "_row_number"].astype("int64").tolist()
+    return frame.loc[~mask].reset_index(drop=True), dropped
+
+
+def mask_bad_records(
+    reasons: list[str], records: list[str], blocklist: Blocklist, phone_region: str = "US"
+) -> tuple[list[str], list[str | None]]:
+    """Rows that failed validation keep their raw values in quarantine, unless they hold an
+    erased identifier: then reason `erased` and no values."""
+    import json
+
+    if not blocklist or not records:
+        return reasons, list(records)
+    out_reasons, out_records = [], []
+    for reason, record in zip(reasons, records, strict=True):
+        values = json.loads(record)
+        erased = False
+        for column, kind in IDENTIFIER_COLUMNS.items():
+            raw = values.get(column)
+            if raw is None:
+                continue
+            try:
+                erased = blocklist.is_blocked(normalise_value(kind, raw, phone_region))
+            except Exception:  # an unparseable raw value: compare it as it came
+                erased = blocklist.is_blocked(str(raw).strip())
+            if erased:
+                break
+        out_reasons.append("erased" if erased else reason)
+        out_records.append(None if erased else record)
+    return out_reasons, out_records
+
+
+_CURRENT: dict[Path, tuple[tuple, Blocklist]] = {}
+
+
+def current_blocklist(home: Path) -> Blocklist:
+    """The home's block list, re-read only when privacy.sqlite (or its WAL) changed, so the
+    real-time event path pays a stat, not a query, per event; an erasure made by another
+    process (the CLI beside the service) is seen at the next event."""
+    path = Path(home) / PRIVACY_FILE
+    stamp = tuple(
+        (p.stat().st_mtime_ns, p.stat().st_size) if p.exists() else None
+        for p in (path, path.with_name(PRIVACY_FILE + "-wal"), Path(home) / SALT_FILE)
+    )
+    cached = _CURRENT.get(Path(home))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    blocklist = Blocklist(home)
+    _CURRENT[Path(home)] = (stamp, blocklist)
+    return blocklist
+
+
+def event_blocked(blocklist: Blocklist, event: dict, phone_region: str = "US") -> bool:
+    """True if any identifier of a source event (or of an order's lines) is erased."""
+    if not blocklist:
+        return False
+    items = [event, *(event.get("lines") or [])]
+    for item in items:
+        for column, kind in IDENTIFIER_COLUMNS.items():
+            raw = item.get(column)
+            if raw is None:
+                continue
+            if column == "identifier_value":  # consents: typed by their own column
+                kind = str(item.get("identifier_type") or "")
+            try:
+                value = normalise_value(kind, raw, phone_region)
+            except Exception:  # unparseable: compare as it came
+                value = str(raw).strip()
+            if blocklist.is_blocked(value):
+                return True
+    return False

@@ -87,7 +87,8 @@ def erase_person(
     erased_at = now.isoformat()
     erasure_id = "era_" + hash_value(salt, f"{profiles[0]}|{erased_at}")[:16]
     person, shared = gather_person(settings, profiles[0])
-    receipt = Receipt(erasure_id, erased_at, identifier_type, shared_identifiers_kept=shared)
+    receipt = Receipt(erasure_id, erased_at, identifier_type, shared_identifiers_kept=shared,
+                      profile_id=profiles[0])  # fmt: skip
 
     privacy = connect_privacy(settings.home)
     try:

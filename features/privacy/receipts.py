@@ -24,6 +24,9 @@ class Receipt:
     shared_identifiers_kept: int = 0  # values other profiles hold too: not erased nor blocked
     models_marked: list[str] = field(default_factory=list)  # "name:version"
     seconds: float = 0.0
+    # For the caller's in-memory clean-up only (the service's matcher and offers); never shown,
+    # stored nor audited: to_dict leaves it out.
+    profile_id: str | None = field(default=None, repr=False)
 
     @property
     def rows_removed(self) -> int:
@@ -32,7 +35,8 @@ class Receipt:
 
     def to_dict(self) -> dict[str, object]:
         """Plain dict for JSON (the CLI's --json, the endpoint's answer)."""
-        return {**asdict(self), "rows_removed": self.rows_removed}
+        shown = {k: v for k, v in asdict(self).items() if k != "profile_id"}
+        return {**shown, "rows_removed": self.rows_removed}
 
     def audit_counts(self) -> dict[str, object]:
         """What the audit log keeps of it: ids and counts only."""
