@@ -167,7 +167,11 @@ def split_blocked(frame, blocklist: Blocklist):
     mask = np.zeros(len(frame), dtype=bool)
     for column in IDENTIFIER_COLUMNS:
         if column in frame.columns:
-            mask |= np.array(blocklist.blocked_mask(frame[column].tolist()), dtype=bool)
+            # Each distinct value hashed once: event columns repeat the same ids many times.
+            values = frame[column]
+            hits = [v for v in values.dropna().unique() if blocklist.is_blocked(v)]
+            if hits:
+                mask |= values.isin(hits).to_numpy()
     if not mask.any():
         return frame, []
     dropped = frame.loc[mask, "_row_number"].astype("int64").tolist()

@@ -158,7 +158,7 @@ def gather_person(settings: Settings, profile_id: str) -> tuple[Person, int]:
     candidates: set[tuple[str, str]] = set()
     others: set[str] = set()  # values some other profile holds
     if settings.warehouse_path.exists():
-        with warehouse(settings) as con:
+        with warehouse(settings, read_only=True) as con:
             tables = _tables(con)
             if "identity_records" in tables:
                 for key, source, record_id in con.execute(
@@ -199,7 +199,7 @@ def gather_person(settings: Settings, profile_id: str) -> tuple[Person, int]:
         elif not _junk(kind, item):
             person.add(kind, item)
     if settings.warehouse_path.exists():
-        with warehouse(settings) as con:
+        with warehouse(settings, read_only=True) as con:
             add_orders(con, person)
     return person, shared
 
