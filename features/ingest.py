@@ -20,6 +20,7 @@ import pandas as pd
 
 from features.contracts import CONTRACTS, SourceContract
 from features.errors import CdpError, ContractError, MissingColumnError
+from features.privacy.blocklist import Blocklist, mask_bad_records, split_blocked
 from features.settings import Settings
 from features.sources import (
     SourceFile,
@@ -128,6 +129,8 @@ def _load(
     con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT * FROM {contract.name} LIMIT 0")
     total, rows_in, quarantined = count_rows(file), 0, 0
     renames = {file_name: name for name, file_name in present.items()}
+    # Erased people stay erased (features.privacy): their rows are counted, never loaded.
+    blocklist = Blocklist.of(settings)
     for batch in iter_batches(file, list(present.values()), settings.ingest_chunk_rows):
         batch = batch.rename_columns([renames[n] for n in batch.schema.names])
         checked = validate_batch(
@@ -138,16 +141,21 @@ def _load(
             source_timezone=settings.source_timezone,
         )
         rows_in += batch.num_rows
-        if len(checked.good):
-            _append_stage(con, stage, contract, checked.good, load_id)
+        good, erased = split_blocked(checked.good, blocklist)
+        if erased:
+            quarantined += len(erased)
+            # Reason only: the raw values of an erased person must not be kept anywhere.
+            gone = pd.DataFrame({"row_number": erased, "reason": "erased", "record": None})
+            _quarantine(con, gone, contract.name, file.path.name, load_id)
+        if len(good):
+            _append_stage(con, stage, contract, good, load_id)
         if checked.bad_rows:
             quarantined += len(checked.bad_rows)
+            reasons, records = mask_bad_records(
+                checked.bad_reasons, checked.bad_records, blocklist, settings.phone_region
+            )
             bad = pd.DataFrame(
-                {
-                    "row_number": checked.bad_rows,
-                    "reason": checked.bad_reasons,
-                    "record": checked.bad_records,
-                }
+                {"row_number": checked.bad_rows, "reason": reasons, "record": records}
             )
             _quarantine(con, bad, contract.name, file.path.name, load_id)
         if progress:

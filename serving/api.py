@@ -23,6 +23,7 @@ from serving.activation.requests import AudienceRequest, SuppressionRequest
 from serving.keys import Caller
 from serving.schemas import (
     EventsRequest,
+    ForgetRequest,
     MatchRequest,
     NextBestOfferRequest,
     ProfileRequest,
@@ -32,12 +33,12 @@ from serving.state import ServingState
 
 log = logging.getLogger("cdp.serving")
 ENDPOINTS = ("/next_best_offer", "/profile", "/match", "/propensity", "/audience",
-             "/suppression", "/events")  # fmt: skip
+             "/suppression", "/events", "/forget")  # fmt: skip
 DESCRIPTION = """Real-time lookups for call-center agents, scores and audiences for marketers.
 
 Send `Authorization: Bearer <key>`; make keys with `cdp keys add --role agent|marketer|admin`.
 Roles: **agent** (next_best_offer, profile, match), **marketer** (propensity, audience,
-suppression; hashed identifiers only), **admin** (everything, and events)."""
+suppression; hashed identifiers only), **admin** (everything, and events and erasures)."""
 
 
 def _state(request: Request) -> ServingState:
@@ -139,5 +140,13 @@ def build_api() -> FastAPI:
         next lookup."""
         result = handlers.apply_events(_state(request), body)
         return JSONResponse(result, status_code=422 if result["rejected"] else 200)
+
+    @api.post("/forget", tags=["admin"], summary="Erase a person everywhere")
+    def forget(body: ForgetRequest, request: Request,
+               caller: Caller = Depends(_caller("forget"))) -> dict:  # fmt: skip
+        """Removes the person behind the identifier from every store, blocks their identifiers
+        (salted hashes) so no replay or re-ingest brings them back, and returns the receipt:
+        counts per store and table, never a value. Forgetting twice is a no-op receipt."""
+        return handlers.forget(_state(request), body, caller.key_id)
 
     return api

@@ -23,6 +23,7 @@ from serving.cli_activation import audience_app
 from serving.cli_features import features_app
 from serving.cli_identity import identity_app
 from serving.cli_models import add_model_commands
+from serving.cli_privacy import add_privacy_commands
 from serving.cli_serve import add_serve_commands
 from serving.console import console, out, settings_from
 
@@ -38,6 +39,7 @@ app.add_typer(features_app, name="features")
 app.add_typer(audience_app, name="audience")
 add_model_commands(app)
 add_serve_commands(app)
+add_privacy_commands(app)
 
 
 @app.callback()

@@ -148,12 +148,15 @@ def models(
         out.print_json(json.dumps(rows, default=str))
         return
     table = Table(title="registered models")
-    for column in ("model", "version", "aliases", "metric", "value", "baseline", "run"):
+    for column in ("model", "version", "aliases", "metric", "value", "baseline", "run",
+                   "retrain"):  # fmt: skip
         table.add_column(column)
     for row in rows:
+        erasure = row.get("retrain_needed_after_erasure")
         table.add_row(row["model"], str(row["version"]), ", ".join(row["aliases"]),
                       row["primary_metric"].split(".")[-1], _figure(row["primary"]),
-                      _figure(row["baseline"]), row["run_name"])  # fmt: skip
+                      _figure(row["baseline"]), row["run_name"],
+                      f"after {erasure}" if erasure else "")  # fmt: skip
     out.print(table)
 
 

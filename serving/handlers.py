@@ -21,6 +21,7 @@ from serving.lookups import (
 from serving.offers import select_offers
 from serving.schemas import (
     EventsRequest,
+    ForgetRequest,
     MatchRequest,
     NextBestOfferRequest,
     ProfileRequest,
@@ -200,7 +201,7 @@ def apply_events(state: ServingState, body: EventsRequest) -> dict[str, object]:
     (index and reason). Valid events of a batch are applied even when others are rejected,
     and a resent batch changes nothing twice."""
     store = state.store()
-    applied = duplicates = 0
+    applied = duplicates = blocked = 0
     affected: set[str] = set()
     rejected: list[dict[str, object]] = []
     with state.write_lock:
@@ -212,10 +213,26 @@ def apply_events(state: ServingState, body: EventsRequest) -> dict[str, object]:
                 rejected.append({"index": index, "field": f"events.{index}.event",
                                  "message": message})  # fmt: skip
                 continue
+            blocked += result.blocked
             duplicates += result.duplicate
-            applied += not result.duplicate
+            applied += not (result.duplicate or result.blocked)
             affected.update(result.affected)
     if affected:
         state.after_events(sorted(affected))
-    return {"applied": applied, "duplicates": duplicates, "rejected": rejected,
-            "affected_profiles": sorted(affected)}  # fmt: skip
+    return {"applied": applied, "duplicates": duplicates, "blocked": blocked,
+            "rejected": rejected, "affected_profiles": sorted(affected)}  # fmt: skip
+
+
+def forget(state: ServingState, body: ForgetRequest, actor: str) -> dict[str, object]:
+    """Erase the person everywhere (features.privacy.erase_person) and from the service's
+    memory; the receipt, which holds counts and never the identifier's value."""
+    from features.privacy.erasure import erase_person
+
+    state.require_ready()
+    with state.write_lock:  # no event of theirs may be applied half-way through
+        receipt = erase_person(state.settings, body.identifier.type, body.identifier.value,
+                               actor=actor)  # fmt: skip
+        if receipt.profile_id is not None:
+            state.forget_profile(receipt.profile_id)
+    log.info("erasure %s: %d rows removed", receipt.erasure_id, receipt.rows_removed)
+    return receipt.to_dict()

@@ -6,7 +6,7 @@ key itself is shown once when it is made, and neither is ever logged: logs and t
 name a key by its id. A plain hash suffices because the secret is random, not a password.
 
 Roles: `agent` (call-center lookups), `marketer` (scores, audiences, suppression lists; hashed
-identifiers only), `admin` (everything, including events).
+identifiers only), `admin` (everything, including events and erasures).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ ROLES: dict[str, frozenset[str]] = {
     "agent": frozenset({"next_best_offer", "profile", "match"}),
     "marketer": frozenset({"propensity", "audience", "suppression"}),
     "admin": frozenset({"next_best_offer", "profile", "match", "propensity", "audience",
-                        "suppression", "events"}),
+                        "suppression", "events", "forget"}),
 }  # fmt: skip
 _KEY = re.compile(r"^cdp_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

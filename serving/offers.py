@@ -56,6 +56,11 @@ class OfferBook:
                         for o in _offers(popular, categories)]  # fmt: skip
         return cls(version, lists, best_sellers, time.perf_counter() - started)
 
+    def forget(self, profile_ids: list[str] | set[str]) -> int:
+        """Drop the lists of erased profiles; return how many were held. A model trained
+        before an erasure still carries them, so this runs at every load too."""
+        return sum(self.lists.pop(p, None) is not None for p in profile_ids)
+
     def offers_for(self, profile_id: str) -> tuple[list[Offer], bool]:
         """(ranked offers, personal?) for one profile."""
         found = self.lists.get(profile_id)

@@ -100,3 +100,12 @@ class SourceEvent(_Body):
 
 
 EventsRequest.model_rebuild()
+
+
+class ForgetRequest(_Body):
+    """Erase the person behind one identifier everywhere (admin only; issue #7)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"identifier": {"type": "email", "value": "jane.doe@example.com"}},
+    ]})  # fmt: skip
+    identifier: Identifier

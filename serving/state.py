@@ -113,6 +113,7 @@ class ServingState:
         ranker, ranker_version = load_champion(self.settings, "nbo_ranker")
         propensity, propensity_version = load_champion(self.settings, "propensity")
         offers = OfferBook.build(ranker, ranker_version, self.categories)
+        offers.forget(erased_profiles(self.settings, offers.lists))
         return Models(offers, propensity, propensity_version, time.time())
 
     def champion_versions(self) -> tuple[str | None, str | None]:
@@ -136,6 +137,14 @@ class ServingState:
             self.score_all()
         log.info("champions swapped in: ranker v%s, propensity v%s", *versions)
         return True
+
+    def forget_profile(self, profile_id: str) -> None:
+        """After an erasure: the matcher and the offer lists must not serve the person (the
+        online store no longer has them; these are in memory)."""
+        if self.matcher is not None:
+            self.matcher.forget_profiles([profile_id])
+        if self.models is not None:
+            self.models.offers.forget([profile_id])
 
     # -- per request -----------------------------------------------------------------------------
 
@@ -205,6 +214,14 @@ class ServingState:
             with contextlib.suppress(sqlite3.Error):
                 store.close()
             self._local.store = None
+
+
+def erased_profiles(settings: Settings, profile_ids) -> list[str]:
+    """Those of `profile_ids` on the erasure block list (features.privacy)."""
+    from features.privacy.blocklist import current_blocklist
+
+    blocklist = current_blocklist(settings.home)
+    return [p for p in profile_ids if blocklist.is_blocked(p)] if blocklist else []
 
 
 def value_bands(store: OnlineStore) -> tuple[float, float]:

@@ -208,6 +208,8 @@ def list_models(settings: Settings) -> list[dict[str, object]]:
                 "backtest_key": run.data.tags.get("backtest_key"),
                 "primary_metric": PRIMARY[name], "primary": metrics.get(PRIMARY[name]),
                 "baseline": metrics.get(BASELINE[name]),
+                # Set by features.privacy when a person was erased after this version trained.
+                "retrain_needed_after_erasure": version.tags.get("retrain_needed_after_erasure"),
                 "metrics": {k: v for k, v in sorted(metrics.items())
                             if k.startswith(("ranker.model", "propensity.any.model",
                                              "ranker.frequency", "propensity.any.rfm"))},

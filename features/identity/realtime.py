@@ -81,6 +81,9 @@ class RealtimeMatcher:
         self.keys = table["key"].combine_chunks()
         self.profiles = pc.dictionary_encode(table["profile_id"]).combine_chunks()
         self._key_index = HashIndex(self.keys.to_pylist(), len(self.keys))
+        # Profiles erased since load (features.privacy): their records stay in the pool's
+        # arrays until the next load, but are never a candidate.
+        self.erased: set[str] = set()
         del table
         rules = self.model["blocking_rules_to_generate_predictions"]
         self.parts, self.indexes = self._build_indexes(rules)
@@ -152,10 +155,21 @@ class RealtimeMatcher:
         blocks = [index.lookup([codes[part] for part in index.parts]) for index in self.indexes]
         return rank_candidates(blocks, self.max_candidates)
 
+    def forget_profiles(self, profile_ids: list[str]) -> None:
+        """Never match these profiles' records again (they were erased)."""
+        self.erased |= set(profile_ids)
+
+    def _unerased(self, rows: np.ndarray) -> np.ndarray:
+        if not self.erased or not len(rows):
+            return rows
+        keep = [self.profiles[int(row)].as_py() not in self.erased for row in rows]
+        return rows[np.array(keep, dtype=bool)]
+
     def candidates_for(self, prepared: dict[str, object]) -> list[str]:
         """Pool keys sharing any blocking key with the record, in a stable order (at most
         `max_candidates`, preferring those that share the most blocking keys)."""
-        return [self.keys[int(row)].as_py() for row in self._candidate_rows(prepared)]
+        rows = self._unerased(self._candidate_rows(prepared))
+        return [self.keys[int(row)].as_py() for row in rows]
 
     def _score_rows(self, prepared: dict[str, object], rows: np.ndarray):
         """Total match weight per row, and (comparison, gammas, weights) for the explanation."""
@@ -196,7 +210,7 @@ class RealtimeMatcher:
         broken by the smallest record key, so a tie never depends on pool order.
         """
         prepared = self.prepare(record)
-        rows = self._candidate_rows(prepared)
+        rows = self._unerased(self._candidate_rows(prepared))
         if not len(rows):
             return Match(None, 0.0, None, None)
         total, parts = self._score_rows(prepared, rows)

@@ -24,6 +24,7 @@ from features.errors import ContractError
 from features.event_log import columns_of, to_us
 from features.identity.canonical import JUNK_IDENTIFIERS
 from features.online.store import OnlineStore, now_us
+from features.privacy.blocklist import current_blocklist, event_blocked
 
 SOURCES = ("orders", "web_events", "app_events", "email_events", "call_center_interactions",
            "consents")  # fmt: skip
@@ -37,6 +38,7 @@ class Applied:
     duplicate: bool = False
     affected: list[str] = field(default_factory=list)
     relinked: list[str] = field(default_factory=list)
+    blocked: bool = False  # holds an erased identifier: not applied (features.privacy)
 
 
 def round_half_away(value: float) -> int:
@@ -166,10 +168,21 @@ class _Log:
 def apply_event(store: OnlineStore, source: str, event: dict, at: object | None = None) -> Applied:
     """Append one event to the log and recompute the profiles it touches at `at` (default now).
 
-    Raises ContractError for an unknown source or an event missing its id or time.
+    An event holding an identifier of an erased person is not applied (`blocked`): replaying
+    their old events must not bring them back. Raises ContractError for an unknown source or an
+    event missing its id or time.
     """
     if source not in SOURCES:
         raise ContractError(f"unknown event source {source!r}; one of {', '.join(SOURCES)}")
+    if event_blocked(current_blocklist(store.home), event, store.phone_region):
+        key = (
+            "order_id"
+            if source == "orders"
+            else "consent_id"
+            if source == "consents"
+            else ("interaction_id" if source == "call_center_interactions" else "event_id")
+        )
+        return Applied(str(event.get(key)), blocked=True)
     at_us = now_us() if at is None else to_us(at)
     log = _Log(store)
     with store.con:  # the log changes land together or not at all

@@ -133,6 +133,8 @@ class OnlineStore:
 
     def __init__(self, settings: Settings, path: Path | None = None) -> None:
         self.path = path or settings.online_store_path
+        self.home = settings.home  # where the erasure block list is (features.privacy)
+        self.phone_region = settings.phone_region
         if not self.path.exists():
             raise WarehouseError(
                 f"no online store at {self.path}; run `cdp features materialize` first"
