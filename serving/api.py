@@ -99,39 +99,57 @@ def build_api() -> FastAPI:
     async def next_best_offer(body: NextBestOfferRequest, request: Request,
                         caller: Caller = Depends(_caller("next_best_offer"))) -> dict:  # fmt: skip
         """Profile summary, ranked offers with reasons, what was suppressed and why."""
-        return JSONResponse(handlers.next_best_offer(_state(request), body))
+        result = handlers.next_best_offer(_state(request), body)
+        _state(request).audit.record(caller, "next_best_offer", {"offers": len(result["offers"])})
+        return JSONResponse(result)
 
     @api.post("/profile", tags=["agent"], summary="The unified profile")
     async def profile(body: ProfileRequest, request: Request,
                 caller: Caller = Depends(_caller("profile"))) -> dict:  # fmt: skip
         """Golden record, identifiers, consents, products owned, recent activity."""
-        return JSONResponse(handlers.profile(_state(request), body))
+        result = handlers.profile(_state(request), body)
+        _state(request).audit.record(caller, "profile", {"profiles": 1})
+        return JSONResponse(result)
 
     @api.post("/match", tags=["agent"], summary="Real-time identity match")
     async def match(body: MatchRequest, request: Request,
               caller: Caller = Depends(_caller("match"))) -> dict:  # fmt: skip
         """The profile a person record belongs to (or none), its probability, and why."""
-        return JSONResponse(handlers.match(_state(request), body))
+        result = handlers.match(_state(request), body)
+        _state(request).audit.record(
+            caller, "match", {"matched": int(result["profile_id"] is not None)}
+        )
+        return JSONResponse(result)
 
     @api.post("/propensity", tags=["marketer"], summary="Calibrated purchase probabilities")
     def propensity(body: PropensityRequest, request: Request,
                    caller: Caller = Depends(_caller("propensity"))) -> dict:  # fmt: skip
         """One probability per profile for the target, from the champion model."""
-        return handlers.propensity(_state(request), body)
+        result = handlers.propensity(_state(request), body)
+        _state(request).audit.record(caller, "propensity", {"scores": len(result["scores"])})
+        return result
 
     @api.post("/audience", tags=["marketer"], summary="An audience with suppression applied")
     def audience(body: AudienceRequest, request: Request,
                  caller: Caller = Depends(_caller("audience"))) -> dict:  # fmt: skip
         """Best-scored people for a target on a channel, minus the erased, the unconsented,
         those who already bought, and those contacted too recently; counts of each."""
-        return handlers.audience(_state(request), body)
+        result = handlers.audience(_state(request), body)
+        _state(request).audit.record(
+            caller,
+            "audience",
+            {"members": result["counts"]["members"], "candidates": result["counts"]["candidates"]},
+        )
+        return result
 
     @api.post("/suppression", tags=["marketer"], summary="Hashed buyers of a product")
     def suppression(body: SuppressionRequest, request: Request,
                     caller: Caller = Depends(_caller("suppression"))) -> dict:  # fmt: skip
         """SHA-256 identifiers of everyone who bought a product or category, for ad platforms'
         exclusion lists."""
-        return handlers.suppression(_state(request), body)
+        result = handlers.suppression(_state(request), body)
+        _state(request).audit.record(caller, "suppression", dict(result.get("counts") or {}))
+        return result
 
     @api.post("/events", tags=["admin"], summary="Apply a batch of events in real time")
     def events(body: EventsRequest, request: Request,
@@ -139,6 +157,14 @@ def build_api() -> FastAPI:
         """Each event is durable before the answer, applied once by its id, and visible to the
         next lookup."""
         result = handlers.apply_events(_state(request), body)
+        _state(request).audit.record(
+            caller,
+            "events",
+            {
+                k: result[k] if isinstance(result[k], int) else len(result[k])
+                for k in ("applied", "duplicates", "rejected")
+            },
+        )
         return JSONResponse(result, status_code=422 if result["rejected"] else 200)
 
     @api.post("/forget", tags=["admin"], summary="Erase a person everywhere")

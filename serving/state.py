@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from features.errors import NotReadyError
 from features.online.store import OnlineStore
 from features.settings import Settings
+from serving.audit import AuditTrail
 from serving.keys import KeyRing
 from serving.offers import OfferBook
 
@@ -46,6 +47,7 @@ class ServingState:
         self.on_loaded = on_loaded  # e.g. serving.runtime.freeze_gc, once the heap is built
         self.reload_seconds = reload_seconds
         self.keys = KeyRing(settings)
+        self.audit = AuditTrail(settings)
         self.models: Models | None = None
         self.matcher = None
         self.categories: dict[str, str] = {}

@@ -290,3 +290,23 @@ def test_an_audience_from_the_service_leaves_out_a_buyer_as_soon_as_the_purchase
                    keys["marketer"])  # fmt: skip
     assert hashed.status_code == 200, hashed.text
     assert "@" not in hashed.text
+
+
+def test_every_authorised_call_is_audited_by_key_id_without_pii(service):
+    from features.privacy.audit import read_audit
+
+    client, keys, state = service
+    profile_id, email, _customer = _buyer(state)
+    before = len(read_audit(state.settings))
+    lookup = {"identifier": {"type": "email", "value": email}, "k": 2}
+    assert _post(client, "next_best_offer", lookup, keys["agent"]).status_code == 200
+    assert _post(client, "propensity", {"profile_ids": [profile_id]},
+                 keys["marketer"]).status_code == 200  # fmt: skip
+    state.audit.flush()
+    entries = read_audit(state.settings)[before:]
+    assert [e["action"] for e in entries] == ["next_best_offer", "propensity"]
+    agent_id = keys["agent"].split("_")[1]
+    assert entries[0]["actor_key_id"] == agent_id and entries[0]["counts"] == {"offers": 2}
+    dump = "\n".join(str(e) for e in read_audit(state.settings))
+    assert email not in dump and profile_id not in dump
+    assert keys["agent"] not in dump and keys["agent"].split("_", 2)[2] not in dump
