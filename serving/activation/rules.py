@@ -6,16 +6,18 @@ time (a purchase, a consent, an email send) changes the next audience at once.
 Consent (`consented_sql`). Consent is recorded per identifier by the system that collected it
 (an email's subscription, a shop account's sign-up questions, a cookie's banner, a phone
 call). For each identifier of a profile and each purpose, its latest choice before `at`
-counts. A profile may be contacted for a purpose only when
+counts. The profile's status is the most restrictive of them unless a newer explicit grant
+says otherwise (issue #7's rule): a profile may be contacted for a purpose only when
 - at least one identifier of the profile alone (not shared with another profile, such as a
-  household landline or a placeholder email) has granted it, and
-- no identifier of the profile, shared or not, has revoked it as its latest choice; a cookie
-  or device counts as the profile's for a refusal as soon as the profile's account logged in
-  on it, even when stitching left it unlinked (claimed by two accounts, say).
-So a person who never answered is not contactable for marketing (no consent is not consent),
-and a refusal given anywhere is never overridden by a grant given somewhere else, nor by a
-wrong merge of two people. Consent emails are compared as ingest normalises emails (trimmed,
-lower case, no spaces); cookies and devices count from the moment they were linked.
+  household landline or a placeholder email) has granted it as its latest choice, and
+- that grant is newer than every refusal standing on any identifier of the profile, shared or
+  not; a cookie or device counts as the profile's for a refusal as soon as the profile's
+  account logged in on it, even when stitching left it unlinked (claimed by two accounts).
+So a person who never answered is not contactable for marketing (no consent is not
+consent), a refusal is overridden only by a later explicit grant of the person's own, and a
+grant on a value shared with someone else overrides nothing. Consent emails are compared as
+ingest normalises emails (trimmed, lower case, no spaces); cookies and devices count from the
+moment they were linked.
 
 Identifiers sent out (`load_identifiers`): emails and phones of the identity index that belong
 to this profile alone and are not placeholders (features.identity.canonical: test@test.com,
@@ -52,26 +54,26 @@ def consented_sql(purposes: list[str]) -> tuple[str, dict[str, object]]:
     linked = "(i.linked_at IS NULL OR i.linked_at < :at)"
     sql = f"""
         WITH latest AS (
-            SELECT identifier_type, value, purpose, status FROM (
-                SELECT identifier_type, {_EMAIL_VALUE} AS value, purpose, status,
+            SELECT identifier_type, value, purpose, status, t FROM (
+                SELECT identifier_type, {_EMAIL_VALUE} AS value, purpose, status, t,
                        ROW_NUMBER() OVER (PARTITION BY identifier_type, {_EMAIL_VALUE}, purpose
                                           ORDER BY t DESC, event_id DESC) AS newest
                 FROM log_consents WHERE purpose IN ({marks}) AND t < :at
             ) WHERE newest = 1
         ), granted AS (
-            SELECT DISTINCT i.entity_id AS profile_id, l.purpose FROM latest l
+            SELECT i.entity_id AS profile_id, l.purpose, l.t FROM latest l
             JOIN identifiers i ON i.identifier_type = l.identifier_type
                  AND i.identifier_value = l.value
             WHERE l.status = 'granted' AND {linked} AND NOT {_SHARED}
         ), revoked AS (
-            SELECT i.entity_id AS profile_id, l.purpose FROM latest l
+            SELECT i.entity_id AS profile_id, l.purpose, l.t FROM latest l
             JOIN identifiers i ON i.identifier_type = l.identifier_type
                  AND i.identifier_value = l.value
             WHERE l.status = 'revoked' AND {linked}
             UNION
             -- A refusal on a cookie or device binds everyone who logged in on it, even when
             -- stitching left it unlinked (claimed by two accounts, say).
-            SELECT i.entity_id, l.purpose FROM latest l
+            SELECT i.entity_id, l.purpose, l.t FROM latest l
             JOIN claims c ON c.identifier_type = l.identifier_type
                  AND c.identifier_value = l.value AND c.first_at < :at
             JOIN identifiers i ON i.identifier_type = c.known_type
@@ -80,11 +82,12 @@ def consented_sql(purposes: list[str]) -> tuple[str, dict[str, object]]:
         )
         SELECT profile_id FROM (
             -- One sort, not a probe of `revoked` per grant (CTEs carry no index).
-            SELECT profile_id, purpose, MAX(grant) AS granted, MAX(1 - grant) AS revoked
-            FROM (SELECT profile_id, purpose, 1 AS grant FROM granted
-                  UNION ALL SELECT profile_id, purpose, 0 FROM revoked)
+            SELECT profile_id, purpose, MAX(CASE WHEN grant = 1 THEN t END) AS granted_at,
+                   MAX(CASE WHEN grant = 0 THEN t END) AS revoked_at
+            FROM (SELECT profile_id, purpose, t, 1 AS grant FROM granted
+                  UNION ALL SELECT profile_id, purpose, t, 0 FROM revoked)
             GROUP BY profile_id, purpose
-        ) WHERE granted = 1 AND revoked = 0
+        ) WHERE granted_at IS NOT NULL AND (revoked_at IS NULL OR granted_at > revoked_at)
         GROUP BY profile_id HAVING COUNT(*) = {len(purposes)}
     """
     return sql, names

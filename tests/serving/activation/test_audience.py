@@ -218,3 +218,31 @@ def test_bad_requests_name_what_is_wrong(home) -> None:
     with pytest.raises(NotFoundError, match="cdp audience score"):
         audience(home, target="any", top_n=5, channel="email")
     assert json.loads(AudienceRequest(target="any", top_n=1, channel="ads").model_dump_json())
+
+
+def test_a_refusal_holds_until_a_newer_explicit_grant_of_the_persons_own(home) -> None:
+    fields = {"target": "any", "top_n": 30, "channel": "email"}
+    member = build_audience(home, AudienceRequest(**fields), at=AT).members[0]
+    refused = pd.Timestamp(LATER) - pd.Timedelta(minutes=20)
+    granted = pd.Timestamp(LATER) - pd.Timedelta(minutes=10)
+    with OnlineStore(home) as store:
+        email = store.con.execute(
+            "SELECT identifier_value FROM identifiers WHERE entity_id = ? AND identifier_type = "
+            "'email'", (member.profile_id,)).fetchone()  # fmt: skip
+        apply_event(store, "consents", {
+            "consent_id": "order_refusal", "identifier_type": "subscriber_id",
+            "identifier_value": member.channel_id, "purpose": "email_marketing",
+            "status": "revoked", "occurred_at": refused}, at=refused)  # fmt: skip
+    between = pd.Timestamp(LATER) - pd.Timedelta(minutes=15)
+    listed = {m.profile_id for m in build_audience(home, AudienceRequest(**fields),
+                                                   at=between).members}  # fmt: skip
+    assert member.profile_id not in listed  # the refusal holds
+    with OnlineStore(home) as store:
+        apply_event(store, "consents", {
+            "consent_id": "order_regrant", "identifier_type": "subscriber_id",
+            "identifier_value": member.channel_id, "purpose": "email_marketing",
+            "status": "granted", "occurred_at": granted}, at=granted)  # fmt: skip
+    listed = {m.profile_id for m in build_audience(home, AudienceRequest(**fields),
+                                                   at=LATER).members}  # fmt: skip
+    assert member.profile_id in listed  # a newer explicit grant of their own overrides it
+    assert email is None or email[0]  # (the profile's email is not needed for the rule)

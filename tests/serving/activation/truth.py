@@ -82,15 +82,21 @@ def _utc(at: str) -> str:
 
 
 def person_consents(con: duckdb.DuckDBPyConnection, at: str) -> pd.DataFrame:
-    """Per person and purpose before `at`: granted (some identifier's latest choice grants)
-    and revoked (some identifier's latest choice revokes)."""
+    """Per person and purpose before `at`, over each identifier's latest choice: granted (a
+    grant newer than every refusal: the most restrictive choice holds unless a newer explicit
+    grant overrides it) and revoked (a refusal no newer grant overrides)."""
     return con.sql(f"""
-        SELECT person_id, purpose, bool_or(status = 'granted') AS granted,
-               bool_or(status = 'revoked') AS revoked
-        FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY person_id, identifier_type,
-                  identifier_value, purpose ORDER BY "at" DESC, consent_id DESC) AS newest
-              FROM consent_people WHERE "at" < TIMESTAMPTZ '{_utc(at)}')
-        WHERE newest = 1 GROUP BY person_id, purpose""").df()
+        SELECT person_id, purpose, granted_at IS NOT NULL
+                   AND (revoked_at IS NULL OR granted_at > revoked_at) AS granted,
+               revoked_at IS NOT NULL AND (granted_at IS NULL OR granted_at <= revoked_at)
+                   AS revoked
+        FROM (SELECT person_id, purpose,
+                     MAX(CASE WHEN status = 'granted' THEN "at" END) AS granted_at,
+                     MAX(CASE WHEN status = 'revoked' THEN "at" END) AS revoked_at
+              FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY person_id, identifier_type,
+                        identifier_value, purpose ORDER BY "at" DESC, consent_id DESC) AS newest
+                    FROM consent_people WHERE "at" < TIMESTAMPTZ '{_utc(at)}')
+              WHERE newest = 1 GROUP BY person_id, purpose)""").df()
 
 
 def buyers(
