@@ -20,6 +20,8 @@ from features.errors import ConfigError
 from features.event_log import from_us, to_us
 from features.offline import FeatureSource, build_features
 
+PROFILING = "consent__profiling__all"  # 1 granted, 0 refused, None never asked
+
 
 @dataclass
 class TrainingSet:
@@ -56,8 +58,10 @@ def build_training_set(
 ) -> TrainingSet:
     """Stack the snapshots ending at `cutoff` into one training set (see module docstring).
 
-    Every entity with history before a snapshot gets a row for it; a label is 1 when the
-    entity bought (in the category) within the horizon, else 0. Consent flags are left out.
+    Every entity with history before a snapshot gets a row for it, except those whose latest
+    profiling consent before the snapshot is a refusal (training on a person is profiling;
+    docs/privacy.md); a label is 1 when the entity bought (in the category) within the
+    horizon, else 0. Consent flags are left out of the rows.
     """
     catalogue = source.catalogue
     key = catalogue.entity_key
@@ -68,7 +72,10 @@ def build_training_set(
     for as_of in times:
         as_of_us = to_us(as_of)
         end = {"label_end": as_of_us + horizon_days * DAY_US}
-        features = build_features(source, as_of)[[key, *catalogue.model_inputs]]
+        features = build_features(source, as_of)
+        if PROFILING in features.columns:
+            features = features[features[PROFILING].ne(0) | features[PROFILING].isna()]
+        features = features[[key, *catalogue.model_inputs]]
         labels = source.con.execute(labels_sql, parameters(labels_sql, as_of_us, **end)).df()
         labels = labels.rename(columns={"entity_id": key})
         frame = features.merge(labels, on=key, how="left")

@@ -66,3 +66,22 @@ def test_labels_are_the_purchases_of_the_horizon(resolved_world) -> None:
         # a snapshot only holds profiles known before it
         assert snapshot["tenure__days_since_first_seen__all"].min() >= 0
     con.close()
+
+
+def test_profiling_refusals_are_left_out_of_training_sets(resolved_world, tmp_path) -> None:
+    from features.offline import build_features, open_warehouse_source
+    from training.snapshots import PROFILING, build_training_set
+
+    with open_warehouse_source(resolved_world) as source:
+        cutoff = "2025-12-01"
+        training = build_training_set(source, cutoff, horizon_days=30, snapshots=2)
+        key = source.catalogue.entity_key
+        for as_of in training.snapshots:
+            features = build_features(source, as_of)
+            refused_mask = features[PROFILING].eq(0).fillna(False).astype(bool)
+            refused = set(features.loc[refused_mask, key])
+            kept = set(features.loc[~refused_mask, key])
+            rows = set(training.rows.loc[training.rows["as_of"] == as_of, key])
+            assert refused, "the world has profiling refusals"
+            assert not refused & rows
+            assert rows == kept
