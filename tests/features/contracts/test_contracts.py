@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from features.contracts import CONTRACTS, get_contract
 from features.errors import UnknownSourceError
@@ -147,3 +149,23 @@ def test_a_row_with_several_problems_reports_them_all() -> None:
 def test_unknown_source_names_the_known_ones() -> None:
     with pytest.raises(UnknownSourceError, match="shop_customers"):
         get_contract("shop_customer")
+
+
+@pytest.mark.parametrize("source", sorted(VALID))
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_any_values_are_loaded_or_quarantined_with_a_reason_never_a_crash(source, data) -> None:
+    """Property: whatever text a source row holds, validation neither raises nor loses it."""
+    text = st.one_of(st.none(), st.text(max_size=40),
+                     st.sampled_from(["", " ", "null", "0", "1e309", "-1", "2024-13-45",
+                                      "NaN", "test@test.com", "+1", "\x00"]))  # fmt: skip
+    rows = [{column: data.draw(text) for column in VALID[source]}
+            for _ in range(data.draw(st.integers(1, 4)))]  # fmt: skip
+    rows.append(VALID[source])  # one good row, so a batch is never wholly bad by construction
+    batch = pa.RecordBatch.from_pylist(rows, schema=pa.schema(
+        [(c, pa.string()) for c in VALID[source]]))  # fmt: skip
+    result = validate_batch(batch, get_contract(source), 1, phone_region="US",
+                            source_timezone="UTC")  # fmt: skip
+    assert len(result.good) + len(result.bad_rows) == len(rows)
+    assert all(reason for reason in result.bad_reasons)
+    assert len(result.bad_records) == len(result.bad_rows)
