@@ -389,7 +389,8 @@ def _housemate_buyers(orders: pd.DataFrame, voting: list) -> pd.DataFrame:
             pairs["last_name_there"], strict=True,
         )
     ]  # fmt: skip
-    pairs = pairs[spelled]
+    # A boolean Series, not a list: an empty list would select no columns instead of no rows.
+    pairs = pairs[pd.Series(spelled, index=pairs.index, dtype=bool)]
     one = pairs.groupby("row")["first_name_there"].transform("size") == 1
     found = pairs[one].set_index("row")[["first_name_there", "last_name_there"]]
     return found.set_axis(["first_name", "last_name"], axis=1)

@@ -10,6 +10,7 @@ clustering threshold is the one that maximises the pairwise F1 the model itself 
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -212,6 +213,34 @@ def _surname_rarity(places: list[str], agreement: float) -> cl.CustomComparison:
     )
 
 
+@contextmanager
+def _zero_m_as_unobserved():
+    """During EM, treat a level whose m comes out exactly 0 as not observed among matches.
+
+    On small data a level can be seen only in pairs whose match probability underflows to 0
+    (a 200-person world's first/last-name swaps, say); Splink 5 then refuses m = 0.0 with a
+    ValueError and the whole run fails. Not observed is what such an estimate means: Splink
+    leaves that level's m unset (weight 0) and warns, as it does for a level it never saw.
+    """
+    from splink.internals import expectation_maximisation as em
+
+    original = em.populate_m_u_from_lookup
+
+    def populate(fixed, level, column, lookup):
+        entry = lookup.get(column, {}).get(level.comparison_vector_value)
+        if entry is not None and entry.get("m_probability") == 0:
+            trimmed = {k: v for k, v in entry.items() if k != "m_probability"}
+            lookup = {**lookup, column: {**lookup[column],
+                                         level.comparison_vector_value: trimmed}}  # fmt: skip
+        return original(fixed, level, column, lookup)
+
+    em.populate_m_u_from_lookup = populate
+    try:
+        yield
+    finally:
+        em.populate_m_u_from_lookup = original
+
+
 def surname_agreement(tables: dict[str, pd.DataFrame] | list[pd.DataFrame]) -> float:
     """The chance that two records with a surname share it: the sum of squared frequencies."""
     frames = tables.values() if isinstance(tables, dict) else tables
@@ -402,12 +431,13 @@ class IdentityModel:
             _deterministic_rules(self.columns_, self.extras), recall=0.8
         )
         training.estimate_u_using_random_sampling(max_pairs=self.max_pairs_u, seed=self.seed)
-        for rule in _em_rules(self.columns_, self.extras):
-            # EM needs enough pairs to see matches and non-matches, not all of them: past a
-            # million pairs the estimates stop moving while the cost keeps growing.
-            training.estimate_parameters_using_expectation_maximisation(
-                block_on(*rule), max_pairs=self.max_pairs_em
-            )
+        with _zero_m_as_unobserved():
+            for rule in _em_rules(self.columns_, self.extras):
+                # EM needs enough pairs to see matches and non-matches, not all of them: past
+                # a million pairs the estimates stop moving while the cost keeps growing.
+                training.estimate_parameters_using_expectation_maximisation(
+                    block_on(*rule), max_pairs=self.max_pairs_em
+                )
         self.settings_ = self.linker_.misc.save_model_to_json()
         return self
 
