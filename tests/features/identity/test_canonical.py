@@ -165,3 +165,10 @@ def test_single_record_dates_equal_the_batch_dates(text: str) -> None:
     [batch] = parse_dates(pd.Series([text]))
     single = _parse_date(text)
     assert (single is None and pd.isna(batch)) or single == batch, (text, single, batch)
+
+
+@pytest.mark.parametrize("value", ["null", "NULL", " null ", "None", "n/a", "0", "test@test.com"])
+def test_placeholder_emails_are_no_evidence(value: str) -> None:
+    from features.identity.records import prepare_one
+
+    assert prepare_one({"email": value, "last_name": "Lee"})["email"] is None
