@@ -79,6 +79,19 @@ def start(home: Path, port: int, log: Path) -> subprocess.Popen:
         time.sleep(0.5)
 
 
+def stop(process: subprocess.Popen) -> None:
+    """SIGTERM to `cdp serve` and its workers (BentoML starts them in sessions of their own)."""
+    import psutil
+
+    family = psutil.Process(process.pid).children(recursive=True)
+    os.killpg(process.pid, signal.SIGTERM)
+    for child in family:
+        child.send_signal(signal.SIGTERM)
+    process.wait(timeout=60)
+    for child in psutil.wait_procs(family, timeout=30)[1]:
+        child.kill()
+
+
 def event_to_visible(base: str, home: Path, agent: str, admin: str, trials: int) -> list[float]:
     """Seconds from sending a purchase to the next lookup showing it, per trial."""
     con = sqlite3.connect(home / "online.sqlite")
@@ -145,8 +158,7 @@ def main(argv: list[str] | None = None) -> None:
             "trials": len(visible),
         }  # fmt: skip
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+        stop(process)
     print(json.dumps(results, indent=1, default=str))
 
 

@@ -4,7 +4,6 @@ every acknowledged event is in the event log exactly once (issue #7)."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 
 from serving.keys import add_key
 from tests.serving.conftest import clone
-from tests.serving.test_serve import _free_port
+from tests.serving.test_serve import _free_port, stop_server
 
 pytestmark = pytest.mark.slow
 CDP = str(Path(sys.executable).parent / "cdp")
@@ -80,8 +79,7 @@ def test_acknowledged_events_survive_kill_9_exactly_once(served_home, tmp_path):
         deadline = time.monotonic() + 30
         while len(acknowledged) < 200 and time.monotonic() < deadline:
             time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGKILL)  # mid-load, no shutdown of any kind
-        process.wait(timeout=30)
+        stop_server(process, crash=True)  # mid-load, server and worker, no shutdown at all
         stop.set()
         thread.join(timeout=30)
         assert len(acknowledged) >= 200, "the load did not get going"
@@ -105,6 +103,4 @@ def test_acknowledged_events_survive_kill_9_exactly_once(served_home, tmp_path):
         assert again["applied"] == 0 and again["duplicates"] == len(replay["events"])
     finally:
         stop.set()
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        stop_server(process, crash=True)

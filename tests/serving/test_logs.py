@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ import pytest
 
 from serving.keys import add_key
 from tests.serving.conftest import clone
-from tests.serving.test_serve import _free_port
+from tests.serving.test_serve import _free_port, stop_server
 
 pytestmark = pytest.mark.slow
 CDP = str(Path(sys.executable).parent / "cdp")
@@ -106,8 +105,7 @@ def test_pipeline_and_service_logs_at_debug_level_hold_no_pii(small_world, serve
                    json={"target": "any", "top_n": 50, "channel": "ads", "format": "hashed",
                          "platform": "meta"})  # fmt: skip
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+        stop_server(process)
     logs.append(log_path.read_text())
     text = "\n".join(logs)
     assert "DEBUG" in text  # the levels really were debug

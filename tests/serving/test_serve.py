@@ -3,6 +3,7 @@ HTTP, an event visible to the next lookup, and `bentoml build` from the same loc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -21,6 +22,33 @@ from tests.serving.conftest import clone
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 CDP = str(Path(sys.executable).parent / "cdp")
+
+
+def stop_server(process: subprocess.Popen, *, crash: bool = False) -> None:
+    """Stop `cdp serve` and every process it started. BentoML's workers run in sessions of
+    their own, so signalling the server's process group alone leaves them running (and still
+    listening); `crash=True` is kill -9 of all of them at once."""
+    import psutil
+
+    try:
+        family = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    sig = signal.SIGKILL if crash else signal.SIGTERM
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    for child in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.send_signal(sig)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    _, alive = psutil.wait_procs(family, timeout=30)
+    for child in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            child.kill()
 
 
 def _free_port() -> int:
@@ -53,11 +81,7 @@ def server(served_home, tmp_path_factory):
         keys = {role: add_key(settings, role)[1] for role in ("agent", "marketer", "admin")}
         yield base, keys, settings
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_server(process)
         log.close()
 
 
