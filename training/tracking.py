@@ -27,6 +27,9 @@ EXPERIMENT = "models"
 MODELS = ("nbo_ranker", "propensity")
 # The metric each model is promoted on (higher is better), from the run's backtest.
 PRIMARY = {"nbo_ranker": "ranker.model.map_at_12", "propensity": "propensity.any.model.auc"}
+# Must not get worse for a challenger to win (lower is better): a propensity model that ranks
+# better but whose probabilities are worse is not better for a marketer who reads them as such.
+GUARD = {"propensity": "propensity.any.model.brier"}
 # The baseline each is shown beside in `cdp models` (same backtest, same metric).
 BASELINE = {"nbo_ranker": "ranker.frequency_baseline.map_at_12",
             "propensity": "propensity.any.rfm_logistic.auc"}  # fmt: skip
@@ -255,6 +258,11 @@ def promote(settings: Settings, name: str, rebacktest: Rebacktest | None = None)
         new_key, new_figures = rebacktest(new_json)
         old_key, old_figures = rebacktest(old_run.data.params["config_json"], new_json)
         new_value, old_value = new_figures.get(metric), old_figures.get(metric)
+    guard = GUARD.get(name)
+    if again:
+        new_guard, old_guard = new_figures.get(guard), old_figures.get(guard)
+    else:
+        new_guard, old_guard = (new_run.data.metrics.get(guard), old_run.data.metrics.get(guard))
     result = {"model": name, "metric": metric, "challenger": int(challenger.version),
               "backtested_again": again,
               "challenger_value": new_value, "champion": int(champion.version),
@@ -264,6 +272,13 @@ def promote(settings: Settings, name: str, rebacktest: Rebacktest | None = None)
             f"{name}: challenger v{challenger.version} {metric} = {_fmt(new_value)} does not "
             f"beat champion v{champion.version} {_fmt(old_value)} on the same backtest; "
             "champion unchanged")  # fmt: skip
+    if guard and new_guard is not None and old_guard is not None and new_guard > old_guard:
+        raise PromotionRefusedError(
+            f"{name}: challenger v{challenger.version} ranks better ({metric} "
+            f"{_fmt(new_value)} > {_fmt(old_value)}) but its probabilities are worse ({guard} "
+            f"{_fmt(new_guard)} > {_fmt(old_guard)}); champion unchanged")  # fmt: skip
+    if guard:
+        result.update(guard=guard, challenger_guard=new_guard, champion_guard=old_guard)
     client.set_registered_model_alias(name, "champion", challenger.version)
     client.delete_registered_model_alias(name, "challenger")
     return {**result, "promoted": True}
