@@ -3,9 +3,7 @@ every acknowledged event is in the event log exactly once (issue #7)."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 import sys
 import threading
 import time
@@ -16,31 +14,10 @@ import pytest
 
 from serving.keys import add_key
 from tests.serving.conftest import clone
-from tests.serving.test_serve import _free_port, stop_server
+from tests.serving.test_serve import _free_port, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 CDP = str(Path(sys.executable).parent / "cdp")
-
-
-def _start(home: Path, port: int, log_path: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDP_")}
-    env["CDP_HOME"] = str(home)
-    log = open(log_path, "a")  # noqa: SIM115
-    return subprocess.Popen([CDP, "serve", "--port", str(port)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-
-
-def _wait_ready(base: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 240
-    while True:
-        assert process.poll() is None, log_path.read_text()[-3000:]
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "not ready in 240 s"
-        time.sleep(0.5)
 
 
 def test_acknowledged_events_survive_kill_9_exactly_once(served_home, tmp_path):
@@ -49,7 +26,7 @@ def test_acknowledged_events_survive_kill_9_exactly_once(served_home, tmp_path):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log_path = settings.home / "serve.log"
-    process = _start(settings.home, port, log_path)
+    process = start_server(settings.home, port, log_path)
     acknowledged: list[str] = []
     stop = threading.Event()
 
@@ -73,7 +50,6 @@ def test_acknowledged_events_survive_kill_9_exactly_once(served_home, tmp_path):
                     acknowledged.extend(ids)
 
     try:
-        _wait_ready(base, process, log_path)
         thread = threading.Thread(target=load)
         thread.start()
         deadline = time.monotonic() + 30
@@ -83,8 +59,7 @@ def test_acknowledged_events_survive_kill_9_exactly_once(served_home, tmp_path):
         stop.set()
         thread.join(timeout=30)
         assert len(acknowledged) >= 200, "the load did not get going"
-        process = _start(settings.home, port, log_path)
-        _wait_ready(base, process, log_path)
+        process = start_server(settings.home, port, log_path)
         con = sqlite3.connect(settings.online_store_path)
         rows = con.execute("SELECT event_id, COUNT(*) FROM log_behaviour WHERE event_id LIKE "
                            "'web:crash_%' GROUP BY event_id").fetchall()  # fmt: skip

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 
 from serving.keys import add_key
 from tests.serving.conftest import clone
-from tests.serving.test_serve import _free_port, stop_server
+from tests.serving.test_serve import _free_port, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 CDP = str(Path(sys.executable).parent / "cdp")
@@ -61,25 +60,10 @@ def test_pipeline_and_service_logs_at_debug_level_hold_no_pii(small_world, serve
         subset=["email", "mobile_phone"]).head(5)  # fmt: skip
     keys = {role: add_key(settings, role)[1] for role in ("agent", "marketer", "admin")}
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDP_")}
-    env["CDP_HOME"] = str(home)
     log_path = tmp_path / "serve.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([CDP, "--log-level", "debug", "serve", "--port", str(port)],
-                                   env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)  # fmt: skip
+    process = start_server(home, port, log_path, "--log-level", "debug")
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert process.poll() is None, log_path.read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.5)
         agent = {"Authorization": f"Bearer {keys['agent']}"}
         for person in people.itertuples():
             for kind, value in (("email", person.email), ("phone", person.mobile_phone),

@@ -57,32 +57,40 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_server(home: Path, port: int, log_path: Path, *options: str) -> subprocess.Popen:
+    """`cdp [OPTIONS] serve --port PORT` on `home`, its output appended to `log_path`; returns
+    once /readyz answers 200 (fails with the log's tail if the server dies or is slow)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDP_")}
+    env["CDP_HOME"] = str(home)
+    with log_path.open("a") as log:
+        process = subprocess.Popen([CDP, *options, "serve", "--port", str(port)], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 240
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(log_path.read_text()[-3000:])
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            stop_server(process)
+            raise AssertionError("the service did not get ready in 240 s")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def server(served_home, tmp_path_factory):
     settings = clone(served_home, tmp_path_factory.mktemp("serve"))
     port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDP_")}
-    env["CDP_HOME"] = str(settings.home)
-    log = open(settings.home / "serve.log", "w")  # noqa: SIM115
-    process = subprocess.Popen([CDP, "serve", "--port", str(port)], env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
+    process = start_server(settings.home, port, settings.home / "serve.log")
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert process.poll() is None, (settings.home / "serve.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the service did not get ready in 240 s"
-            time.sleep(0.5)
         keys = {role: add_key(settings, role)[1] for role in ("agent", "marketer", "admin")}
-        yield base, keys, settings
+        yield f"http://127.0.0.1:{port}", keys, settings
     finally:
         stop_server(process)
-        log.close()
 
 
 def _post(base, path, body, key=None):
