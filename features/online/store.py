@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,6 +228,17 @@ class OnlineStore:
             item["first_bought_at"] = from_us(item["first_bought_at"])
             item["last_bought_at"] = from_us(item["last_bought_at"])
         return sorted(owned, key=lambda i: (i["first_bought_at"], i["product_id"]), reverse=True)
+
+
+@contextmanager
+def borrowed_store(settings: Settings, store: OnlineStore | None) -> Iterator[OnlineStore]:
+    """`store` if the caller has one open (the service's, per thread), else one opened here
+    and closed on exit."""
+    if store is not None:
+        yield store
+        return
+    with OnlineStore(settings) as own:
+        yield own
 
 
 def get_online_features(

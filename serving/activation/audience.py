@@ -28,7 +28,7 @@ from collections import Counter
 
 from features.errors import ConfigError, NotFoundError
 from features.event_log import from_us, to_us
-from features.online.store import OnlineStore, now_us
+from features.online.store import OnlineStore, borrowed_store, now_us
 from features.settings import Settings
 from serving.activation.hashing import sha256_hex
 from serving.activation.requests import (
@@ -66,13 +66,8 @@ def build_audience(
     Raises ConfigError naming the field for a target that is not scored, NotFoundError for an
     unknown product or category, WarehouseError without an online store.
     """
-    owned = store is None
-    store = store or OnlineStore(settings)
-    try:
+    with borrowed_store(settings, store) as store:
         return _build(store, request, now_us() if at is None else to_us(at), settings)
-    finally:
-        if owned:
-            store.close()
 
 
 def _build(store: OnlineStore, request: AudienceRequest, at_us: int, settings) -> AudienceResult:

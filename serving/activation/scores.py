@@ -26,7 +26,7 @@ import pandas as pd
 
 from features.event_log import from_us, to_us
 from features.online.bulk import load_online_features
-from features.online.store import OnlineStore, now_us
+from features.online.store import OnlineStore, borrowed_store, now_us
 from features.settings import Settings
 from serving.activation.tables import prepare_store
 
@@ -78,13 +78,8 @@ def score_profiles(
         model, model_version = load_propensity(settings)
     if model_version is None:
         raise ValueError("model_version is required with model")
-    owned = store is None
-    store = store or OnlineStore(settings)
-    try:
+    with borrowed_store(settings, store) as store:
         return _score(store, model, str(model_version), profile_ids, at)
-    finally:
-        if owned:
-            store.close()
 
 
 def _score(store: OnlineStore, model, version: str, profile_ids, at) -> ScoreReport:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from features.event_log import from_us, to_us
-from features.online.store import OnlineStore, now_us
+from features.online.store import OnlineStore, borrowed_store, now_us
 from features.settings import Settings
 from serving.activation.audience import check_subject
 from serving.activation.hashing import sha256_hex
@@ -38,13 +38,8 @@ def build_suppression(
 ) -> SuppressionResult:
     """Hashed emails and phones of the buyers of `request`'s product or category before `at`
     (default now). Raises NotFoundError naming the field for an unknown product or category."""
-    owned = store is None
-    store = store or OnlineStore(settings)
-    try:
+    with borrowed_store(settings, store) as store:
         return _build(store, request, now_us() if at is None else to_us(at), settings)
-    finally:
-        if owned:
-            store.close()
 
 
 def _build(store: OnlineStore, request: SuppressionRequest, at_us: int, settings):
