@@ -23,8 +23,11 @@ NULL_TOKENS = frozenset(
 
 def _strip(series: pd.Series) -> pd.Series:
     """Trim, collapse inner whitespace and turn null tokens into missing values."""
-    text = series.astype("string").str.strip().str.replace(r"\s+", " ", regex=True)
-    return text.mask(text.str.lower().isin(NULL_TOKENS))
+    # Per distinct value: names, cities and placeholders repeat, and the regex is the cost.
+    codes, uniques = pd.factorize(series.astype("string"))
+    text = pd.Series(uniques, dtype="string").str.strip().str.replace(r"\s+", " ", regex=True)
+    text = text.mask(text.str.lower().isin(NULL_TOKENS))
+    return pd.Series(text.array.take(codes, allow_fill=True), index=series.index, dtype="string")
 
 
 def normalise_text(series: pd.Series) -> pd.Series:

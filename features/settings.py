@@ -38,6 +38,12 @@ class Settings(BaseSettings):
         description="DuckDB memory limit; larger loads spill to CDP_HOME/tmp instead of RAM.",
         pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
     )
+    linkage_memory: str = Field(
+        default="1GB",
+        description="DuckDB memory limit of identity resolution's linkage engine (Splink), which"
+        " runs beside the warehouse; scored pairs past it spill to CDP_HOME/tmp.",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$",
+    )
     ingest_chunk_rows: int = Field(
         default=500_000, ge=1_000, description="Rows validated at a time while ingesting."
     )

@@ -26,3 +26,17 @@ class Stopwatch:
         self.peak_mb[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         self._since = now
         return spent
+
+
+def release_freed_memory() -> None:
+    """Hand memory that Python has freed back to the operating system (glibc only).
+
+    Freed pandas strings leave holes in glibc's heap that it keeps for reuse, so after a big
+    frame is dropped the process still looks its size; the next phase's DuckDB buffers then
+    stack on top of it. Elsewhere this does nothing.
+    """
+    import contextlib
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from features.identity.canonical import name_aliases
 from features.identity.clusters import is_nickname
-from features.identity.records import prepare_records
+from features.identity.records import prepare_records, user_part
 
 # Which source system is trusted most for a person's name and contact details; used by the
 # golden record's survivorship rules (lower = more trusted).
@@ -225,7 +225,7 @@ def attribute_buyer_names(
     if orders is None or orders.empty or "email" not in orders.columns:
         return 0
     voting = [*prepared.items(), *(voters or {}).items()]
-    local = orders["email"].str.split("@").str[0]
+    local = user_part(orders["email"])
     spells_shipping = np.array([
         mentions(u, f, (last,))
         for u, f, last in zip(local, orders["first_name"], orders["last_name"], strict=True)

@@ -9,9 +9,8 @@ makes an exact email match look weaker than it is.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
-
-_SEPARATOR = "\x1f"  # stands for a missing value; cannot occur in normalised values
 
 
 def collapse_identical(
@@ -21,13 +20,20 @@ def collapse_identical(
 
     The representative is the smallest id of its group, so the choice is deterministic.
     """
-    values = records[columns].astype(object).where(records[columns].notna(), _SEPARATOR)
-    # One 64-bit hash per row of the values (pandas' own row hashing); a collision would need
-    # two distinct records to agree on 64 bits, about 1e-8 at a billion records.
-    digest = pd.util.hash_pandas_object(values.astype(str), index=False)
-    keyed = pd.DataFrame({"digest": digest.to_numpy(), "id": records[id_column].to_numpy()})
-    first = keyed.sort_values("id", kind="stable").drop_duplicates("digest")
-    representative = keyed["digest"].map(first.set_index("digest")["id"])
-    mapping = pd.Series(representative.to_numpy(), index=records[id_column].to_numpy())
-    kept = records[records[id_column].to_numpy() == representative.to_numpy()]
+    # Exact grouping without hashing: each column's values become codes (missing -> -1), and
+    # the tuple of codes is folded into one group number column by column; re-numbering after
+    # each column keeps the number below the row count, so the product never overflows.
+    group = np.zeros(len(records), dtype=np.int64)
+    for column in columns:
+        codes, uniques = pd.factorize(records[column], use_na_sentinel=True)
+        group, _ = pd.factorize(group * (len(uniques) + 1) + (codes + 1))
+    ids = records[id_column].to_numpy()
+    by_id = np.argsort(ids, kind="stable")
+    groups_by_id = group[by_id]
+    _, first = np.unique(groups_by_id, return_index=True)  # first occurrence = smallest id
+    smallest = np.empty(len(first), dtype=np.int64)
+    smallest[groups_by_id[first]] = by_id[first]
+    representative = ids[smallest[group]] if len(ids) else ids
+    mapping = pd.Series(representative, index=ids)
+    kept = records[ids == representative]
     return kept.reset_index(drop=True), mapping

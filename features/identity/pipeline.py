@@ -11,8 +11,10 @@ member key, so they never depend on Splink internals or on row order.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from features.identity.clusters import (
@@ -46,6 +48,16 @@ class Clustering:
     phase_peak_mb: dict[str, int] = field(default_factory=dict)
 
 
+def _strip_sources(keys: np.ndarray, blocks: list[tuple[str, int]]) -> list[str]:
+    """The record ids of keys '<source>:<record_id>' laid out in blocks of one source each."""
+    out, start = [], 0
+    for source, rows in blocks:
+        cut = len(source) + len(KEY_SEPARATOR)
+        out += [key[cut:] for key in keys[start : start + rows]]
+        start += rows
+    return out
+
+
 def cluster_tables(
     tables: dict[str, pd.DataFrame],
     columns: set[str],
@@ -66,12 +78,13 @@ def cluster_tables(
     emptied as it is read: at a million records each copy of them costs most of a gigabyte.
     """
     watch = Stopwatch()
-    frames = []
+    frames, blocks = [], []  # blocks: (source, rows), in the order of the union
     for source in list(tables):
         frame = tables.pop(source)
         keyed = frame.copy()
         keyed.insert(0, "source", source)
         keyed["record_id"] = source + KEY_SEPARATOR + frame["record_id"].astype(str)
+        blocks.append((source, len(frame)))
         frames.append(keyed)
         del frame, keyed
     union = pd.concat(frames, ignore_index=True)
@@ -89,25 +102,32 @@ def cluster_tables(
 
     model = IdentityModel(seed=seed, extras=extras, threshold=threshold,
                           memory_limit=memory_limit, temp_directory=temp_directory)  # fmt: skip
-    model.fit({"records": representatives}, columns)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdp-email-edges") as pool:
+        # The email edges need no model: found (in DuckDB, mostly) while Splink trains, and
+        # done before it predicts, when memory peaks.
+        email_job = (
+            pool.submit(consistent_identifier_edges, representatives, "email")
+            if "email" in representatives.columns
+            else None
+        )
+        model.fit({"records": representatives}, columns)
+        email_edges = (
+            email_job.result()
+            if email_job is not None
+            else pd.DataFrame(columns=["unique_id_l", "unique_id_r"])
+        )
     watch.lap("train")
     predictions = model.predict()
     chosen = model.choose_threshold(predictions)
     watch.lap("predict")
-    email_edges = (
-        consistent_identifier_edges(representatives, "email")
-        if "email" in representatives.columns
-        else pd.DataFrame(columns=["unique_id_l", "unique_id_r"])
-    )
     scored = model.con_.execute(
         "SELECT unique_id_l, unique_id_r, match_probability AS strength FROM "
         f"{predictions.physical_name} WHERE match_probability >= ?",
         [chosen],
     ).df()
     edges = pd.concat([scored, email_edges.assign(strength=2.0)], ignore_index=True)
-    trusted = ~representatives["record_id"].str.split(KEY_SEPARATOR).str[0].isin(
-        untrusted_name_sources
-    )
+    untrusted = tuple(f"{s}{KEY_SEPARATOR}" for s in sorted(untrusted_name_sources))
+    trusted = ~representatives["record_id"].str.startswith(untrusted)
     wanted = [c for c in ("first_name", "last_name", "dob") if c in columns]
     select = ", ".join(f"{c}_l, {c}_r" for c in wanted) or "1 AS nothing"
     confident = model.con_.execute(
@@ -115,8 +135,8 @@ def cluster_tables(
         "WHERE match_probability >= 0.999"
     ).df()
     own_names = ~(
-        confident["unique_id_l"].str.split(KEY_SEPARATOR).str[0].isin(untrusted_name_sources)
-        | confident["unique_id_r"].str.split(KEY_SEPARATOR).str[0].isin(untrusted_name_sources)
+        confident["unique_id_l"].str.startswith(untrusted)
+        | confident["unique_id_r"].str.startswith(untrusted)
     )
     confident = confident[own_names]  # a shipping name is not its buyer's own name
     contradiction = reliable_attributes(confident)
@@ -133,8 +153,9 @@ def cluster_tables(
         {
             "key": keys.to_numpy(),
             "source": sources.to_numpy(),
-            "record_id": [k.split(KEY_SEPARATOR, 1)[1] for k in keys],
-            "cluster_id": to_representative.loc[keys.to_numpy()].map(components).to_numpy(),
+            "record_id": _strip_sources(keys.to_numpy(), blocks),
+            # to_representative is in the order of the union, as keys are
+            "cluster_id": to_representative.map(components).to_numpy(),
         }
     )
     rules = [" AND ".join(c.columns) for c in model.blocking_choices_ if c.kept]

@@ -119,7 +119,7 @@ def prepare_records(
     out["dob"] = parse_dates(column("dob")) if "dob" in roles else pd.NaT
     if "email" in roles:
         out["email"] = _map_unique(normalise_email(column("email")), canonical_email)
-        out["email_user"] = out["email"].str.split("@").str[0]
+        out["email_user"] = user_part(out["email"])
     if "phone" in roles:
         phones = column("phone")
         phones = phones if phones_in_e164 else normalise_phone(phones, phone_region)
@@ -135,6 +135,16 @@ def prepare_records(
     for extra in extras:
         out[extra] = normalise_identifier(frame[extra].astype("string")).str.lower().to_numpy()
     return out.astype(object).where(out.notna(), None)
+
+
+def user_part(emails: pd.Series) -> pd.Series:
+    """The part of each email before '@' (missing stays missing); a Python loop, because
+    pandas' split-then-index costs ten times as much on a million emails."""
+    return pd.Series(
+        [e.partition("@")[0] if isinstance(e, str) else None for e in emails.to_numpy()],
+        index=emails.index,
+        dtype=object,
+    )
 
 
 def match_columns(records: pd.DataFrame, extras: tuple[str, ...] = ()) -> set[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -18,19 +19,20 @@ import duckdb
 import pandas as pd
 
 from features.errors import ContractError
+from features.identity.background import BackgroundQueries
 from features.identity.collect import (
+    DIGESTS_SQL,
     collect_person_records,
     display_sql,
     has_enough_evidence,
-    save_record_digests,
 )
 from features.identity.pipeline import Clustering, cluster_tables
 from features.identity.profiles import assign_profile_ids, golden_records_sql, identity_index_sql
 from features.identity.records import match_columns
-from features.identity.stitching import write_stitching
-from features.identity.tracking import log_identity_run
+from features.identity.stitching import evidence_sql, write_stitching
+from features.identity.tracking import log_identity_run, open_identity_experiment
 from features.settings import Settings
-from features.stopwatch import Stopwatch
+from features.stopwatch import Stopwatch, release_freed_memory
 from features.warehouse import warehouse
 
 log = logging.getLogger("cdp.identity")
@@ -87,103 +89,129 @@ class ResolveReport:
 def resolve_profiles(settings: Settings) -> ResolveReport:
     """Resolve the warehouse's known-person records into profiles (see module docstring)."""
     started = time.perf_counter()
-    watch = Stopwatch()
     started_at = datetime.now(UTC).replace(tzinfo=None)
     with warehouse(settings) as con:
         for sql in (*_STATE_SQL, PINS_SQL):
             con.execute(sql)
-        display, prepared = collect_person_records(con, settings.phone_region)
-        if display.empty:
-            raise ContractError("no known-person records in the warehouse; run `cdp ingest` first")
-        del display  # re-read in SQL once profiles are known; pandas copies are the peak
-        watch.lap("collect")
-        run_id = con.execute("SELECT COALESCE(MAX(run_id), 0) + 1 FROM identity_runs").fetchone()[0]
-        matchable, loners = {}, []
-        for source, frame in prepared.items():
-            enough = has_enough_evidence(frame)
-            matchable[source] = frame[enough].reset_index(drop=True)
-            loners += [f"{source}:{r}" for r in frame.loc[~enough, "record_id"]]
-        del prepared, frame
-        columns = set().union(*(match_columns(f) for f in matchable.values() if len(f)))
-        pins: dict[str, set[str]] = {}
-        for key, other in con.execute("SELECT key, separated_from FROM identity_pins").fetchall():
-            pins.setdefault(key, set()).add(other)
-        matchable = {s: f for s, f in matchable.items() if len(f)}
-        clustering = cluster_tables(
-            matchable,
-            columns,
-            seed=settings.seed,
-            untrusted_name_sources=frozenset({"orders"}),
-            cannot_link=pins,
-            memory_limit=settings.warehouse_memory,
-            temp_directory=str(settings.home / "tmp"),
-        )
-        del matchable
-        # Charts need the fitted linker; after them its DuckDB (scored pairs) is let go, so it
-        # does not sit in memory beside the profiles being written.
-        identity_dir = settings.home / "identity"
-        charts = clustering.model.save_charts(identity_dir / f"charts_run{run_id}")
-        clustering.model.close()
-        watch.lap("cluster_total")
-        clusters = pd.concat(
-            [clustering.assignments[["key", "cluster_id"]],
-             pd.DataFrame({"key": loners, "cluster_id": loners})],
-            ignore_index=True,
-        )  # fmt: skip
-        previous = con.execute(
-            "SELECT key, profile_id FROM identity_records WHERE profile_id IS NOT NULL"
-        ).df()  # a detached (unmerged) record counts as new
-        issued = dict(
-            con.execute("SELECT profile_id, issue_order FROM profile_ids_issued").fetchall()
-        )
-        known_before = set(issued)
-        mapping, lineage = assign_profile_ids(clusters, previous, issued)
-        # The display records with their profiles, as a DuckDB table: golden records, index
-        # and identity_records are read from it in SQL rather than from pandas objects.
-        con.register("mapping_now", mapping.assign(low_evidence=mapping["key"].isin(set(loners))))
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE resolved_records AS SELECT d.*, m.profile_id,"
-            f" m.low_evidence FROM ({display_sql()}) AS d JOIN mapping_now AS m USING (key)"
-        )
-        con.unregister("mapping_now")
-        watch.lap("profiles")
-        model_path = settings.home / "identity" / f"splink_model_run{run_id}.json"
-        model_path.parent.mkdir(parents=True, exist_ok=True)
-        model_path.write_text(json.dumps(clustering.settings, indent=2, sort_keys=True))
-        report = ResolveReport(
-            run_id=run_id,
-            records=len(mapping),
-            distinct_records=clustering.representatives + len(loners),
-            low_evidence_records=len(loners),
-            profiles=int(mapping["profile_id"].nunique()),
-            threshold_match_probability=clustering.threshold,
-            merged=int((lineage["kind"] == "merged").sum()),
-            split=int((lineage["kind"] == "split").sum()),
-            blocking_rules=clustering.blocking_rules,
-            model_path=str(model_path),
-            seconds=round(time.perf_counter() - started, 2),
-            load_watermark=read_load_watermark(con),
-        )
-        new_ids = pd.DataFrame(
-            [(p, order, run_id) for p, order in issued.items() if p not in known_before],
-            columns=["profile_id", "issue_order", "run_id"],
-        )
-        report.contradiction_rates = clustering.contradiction_rates
-        del mapping, clusters, previous
-        _write(con, run_id, lineage, new_ids, report, started_at, clustering)
+        # Stitching evidence and record digests need no profiles: read them on the second core
+        # while the records are prepared in Python.
+        background = BackgroundQueries(con, {"evidence": evidence_sql(), "digests": DIGESTS_SQL})
+        try:
+            report = _resolve(settings, con, background, started, started_at)
+        finally:
+            background.wait()
+    log.info("resolve run %d: %d records -> %d profiles", report.run_id, report.records,
+             report.profiles)  # fmt: skip
+    return report
+
+
+def _resolve(
+    settings: Settings,
+    con: duckdb.DuckDBPyConnection,
+    background: BackgroundQueries,
+    started: float,
+    started_at: datetime,
+) -> ResolveReport:
+    watch = Stopwatch()
+    display, prepared = collect_person_records(con, settings.phone_region)
+    if display.empty:
+        raise ContractError("no known-person records in the warehouse; run `cdp ingest` first")
+    del display  # re-read in SQL once profiles are known; pandas copies are the peak
+    watch.lap("collect")
+    run_id = con.execute("SELECT COALESCE(MAX(run_id), 0) + 1 FROM identity_runs").fetchone()[0]
+    matchable, loners = {}, []
+    for source, frame in prepared.items():
+        enough = has_enough_evidence(frame)
+        matchable[source] = frame[enough].reset_index(drop=True)
+        loners += [f"{source}:{r}" for r in frame.loc[~enough, "record_id"]]
+    del prepared, frame
+    columns = set().union(*(match_columns(f) for f in matchable.values() if len(f)))
+    pins: dict[str, set[str]] = {}
+    for key, other in con.execute("SELECT key, separated_from FROM identity_pins").fetchall():
+        pins.setdefault(key, set()).add(other)
+    matchable = {s: f for s, f in matchable.items() if len(f)}
+    clustering = cluster_tables(
+        matchable,
+        columns,
+        seed=settings.seed,
+        untrusted_name_sources=frozenset({"orders"}),
+        cannot_link=pins,
+        memory_limit=settings.linkage_memory,
+        temp_directory=str(settings.home / "tmp"),
+    )
+    del matchable
+    # Charts need the fitted linker; after them its DuckDB (scored pairs) is let go, so it
+    # does not sit in memory beside the profiles being written.
+    identity_dir = settings.home / "identity"
+    charts = clustering.model.save_charts(identity_dir / f"charts_run{run_id}")
+    clustering.model.close()
+    watch.lap("cluster_total")
+    clusters = pd.concat(
+        [clustering.assignments[["key", "cluster_id"]],
+         pd.DataFrame({"key": loners, "cluster_id": loners})],
+        ignore_index=True,
+    )  # fmt: skip
+    clustering.assignments = None  # the write's DuckDB buffers would stack on top of it
+    release_freed_memory()
+    previous = con.execute(
+        "SELECT key, profile_id FROM identity_records WHERE profile_id IS NOT NULL"
+    ).df()  # a detached (unmerged) record counts as new
+    issued = dict(con.execute("SELECT profile_id, issue_order FROM profile_ids_issued").fetchall())
+    known_before = set(issued)
+    mapping, lineage = assign_profile_ids(clusters, previous, issued)
+    # The display records with their profiles, as a DuckDB table: golden records, index
+    # and identity_records are read from it in SQL rather than from pandas objects.
+    con.register("mapping_now", mapping.assign(low_evidence=mapping["key"].isin(set(loners))))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE resolved_records AS SELECT d.*, m.profile_id,"
+        f" m.low_evidence FROM ({display_sql()}) AS d JOIN mapping_now AS m USING (key)"
+    )
+    con.unregister("mapping_now")
+    records, profiles = len(mapping), int(mapping["profile_id"].nunique())
+    low_evidence = len(loners)
+    del mapping, clusters, previous, loners
+    release_freed_memory()
+    watch.lap("profiles")
+    model_path = settings.home / "identity" / f"splink_model_run{run_id}.json"
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    model_path.write_text(json.dumps(clustering.settings, indent=2, sort_keys=True))
+    report = ResolveReport(
+        run_id=run_id,
+        records=records,
+        distinct_records=clustering.representatives + low_evidence,
+        low_evidence_records=low_evidence,
+        profiles=profiles,
+        threshold_match_probability=clustering.threshold,
+        merged=int((lineage["kind"] == "merged").sum()),
+        split=int((lineage["kind"] == "split").sum()),
+        blocking_rules=clustering.blocking_rules,
+        model_path=str(model_path),
+        seconds=round(time.perf_counter() - started, 2),
+        load_watermark=read_load_watermark(con),
+    )
+    new_ids = pd.DataFrame(
+        [(p, order, run_id) for p, order in issued.items() if p not in known_before],
+        columns=["profile_id", "issue_order", "run_id"],
+    )
+    del issued, known_before
+    report.contradiction_rates = clustering.contradiction_rates
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdp-mlflow") as pool:
+        # MLflow's import and store are Python; the write below is DuckDB, which frees the GIL.
+        opening = pool.submit(open_identity_experiment, settings)
+        _write(con, run_id, lineage, new_ids, report, started_at, clustering, background)
         watch.lap("write")
-        report.mlflow_run_id = log_identity_run(settings, report.to_dict(), clustering.settings,
-                                                charts)  # fmt: skip
-        watch.lap("track")
-        report.phase_seconds = {**watch.phases, **clustering.phase_seconds}
-        report.phase_seconds.pop("cluster_total", None)
-        report.phase_peak_mb = {**watch.peak_mb, **clustering.phase_peak_mb}
-        report.phase_peak_mb.pop("cluster_total", None)
-        con.execute(
-            "UPDATE identity_runs SET report = ? WHERE run_id = ?",
-            [json.dumps(report.to_dict()), run_id],
-        )
-    log.info("resolve run %d: %d records -> %d profiles", run_id, report.records, report.profiles)
+        opened = opening.result()
+    report.mlflow_run_id = log_identity_run(settings, report.to_dict(), clustering.settings,
+                                            charts, opened)  # fmt: skip
+    watch.lap("track")
+    report.phase_seconds = {**watch.phases, **clustering.phase_seconds}
+    report.phase_seconds.pop("cluster_total", None)
+    report.phase_peak_mb = {**watch.peak_mb, **clustering.phase_peak_mb}
+    report.phase_peak_mb.pop("cluster_total", None)
+    con.execute(
+        "UPDATE identity_runs SET report = ? WHERE run_id = ?",
+        [json.dumps(report.to_dict()), run_id],
+    )
     return report
 
 
@@ -195,6 +223,7 @@ def _write(
     report: ResolveReport,
     started_at: datetime,
     clustering: Clustering,
+    background: BackgroundQueries,
 ) -> None:
     """Replace the resolved state from temp table `resolved_records`, in one transaction."""
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -230,9 +259,14 @@ def _write(
             "CREATE OR REPLACE TABLE identity_index AS " + identity_index_sql("resolved_records")
         )
         # Stitching reads the index just written, in the same transaction.
-        linked, refused = write_stitching(con, run_id)
+        con.register("stitch_evidence_now", background.result("evidence"))
+        linked, refused = write_stitching(con, run_id, evidence="stitch_evidence_now")
+        con.unregister("stitch_evidence_now")
         report.stitched_identifiers, report.refused_identifiers = linked, refused
-        save_record_digests(con)  # what the next incremental run compares against
+        # What the next incremental run compares against.
+        con.register("digests_now", background.result("digests"))
+        con.execute("CREATE OR REPLACE TABLE identity_record_digests AS SELECT * FROM digests_now")
+        con.unregister("digests_now")
         if len(lineage):
             con.register("lineage_now", lineage)
             con.execute("INSERT INTO profile_lineage SELECT * FROM lineage_now")

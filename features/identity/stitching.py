@@ -32,7 +32,7 @@ MAX_PROFILES_PER_IDENTIFIER = 1
 MAX_ACCOUNTS_PER_IDENTIFIER = 1
 
 _JUNK_SQL = ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(JUNK_IDENTIFIERS))
-_CLAIMS_SQL = f"""
+_EVIDENCE_SQL = f"""
 WITH events AS (  -- only events naming a known id can be evidence
     SELECT 'anonymous_id' AS identifier_type, anonymous_id AS identifier_value, user_id,
            subscriber_id, type, occurred_at FROM web_events
@@ -53,17 +53,35 @@ WITH events AS (  -- only events naming a known id can be evidence
            occurred_at
     FROM events WHERE subscriber_id IS NOT NULL AND identifier_value IS NOT NULL
 )
-SELECT c.identifier_type, c.identifier_value, c.known_type, c.via,
-       MIN(c.occurred_at) AS first_seen_at, MAX(c.occurred_at) AS last_seen_at,
-       COUNT(*) AS evidence, c.known_value,
-       LOWER(TRIM(c.identifier_value)) IN ({_JUNK_SQL}) AS junk_identifier,
-       LOWER(TRIM(c.known_value)) IN ({_JUNK_SQL}) AS junk_known,
-       i.profile_id
-FROM claims c
-LEFT JOIN (SELECT * FROM identity_index WHERE identifier_type IN ('customer_id', 'subscriber_id')) i
-       ON i.identifier_type = c.known_type AND i.identifier_value = c.known_value
+SELECT identifier_type, identifier_value, known_type, via,
+       MIN(occurred_at) AS first_seen_at, MAX(occurred_at) AS last_seen_at,
+       COUNT(*) AS evidence, known_value,
+       LOWER(TRIM(identifier_value)) IN ({_JUNK_SQL}) AS junk_identifier,
+       LOWER(TRIM(known_value)) IN ({_JUNK_SQL}) AS junk_known
+FROM claims
 GROUP BY ALL
 """
+# Each known id belongs to one profile, so joining the index after grouping by known value
+# gives what joining before would; the grouping, the costly part, needs no profiles at all.
+_CLAIMS_SQL = """
+SELECT e.*, i.profile_id
+FROM ({evidence}) AS e
+LEFT JOIN (SELECT * FROM identity_index WHERE identifier_type IN ('customer_id', 'subscriber_id')) i
+       ON i.identifier_type = e.known_type AND i.identifier_value = e.known_value
+"""
+
+
+def evidence_sql(scope: str | None = None) -> str:
+    """SQL of the stitching evidence from the events: one row per (cookie or device, known id,
+    via) with counts and first/last seen, before any profile is known. With `scope` (a table of
+    identifier_type, identifier_value), for those identifiers only."""
+    sql = _EVIDENCE_SQL
+    for kind in ("anonymous_id", "device_id"):
+        only = (
+            f"AND {kind} IN (SELECT identifier_value FROM {scope} WHERE identifier_type = '{kind}')"
+        )
+        sql = sql.replace(f"/*{kind}*/", only if scope else "")
+    return sql
 
 
 _RULES_SQL = """
@@ -107,14 +125,13 @@ ORDER BY CASE rule WHEN 'blocked_value' THEN 1 WHEN 'unknown_identifier' THEN 2
 """
 
 
-def _build_claims(con: duckdb.DuckDBPyConnection, scope: str | None) -> None:
-    """Temp table `stitch_claims`: every claim with the rule refusing it (NULL: kept)."""
-    claims = _CLAIMS_SQL
-    for kind in ("anonymous_id", "device_id"):
-        only = (
-            f"AND {kind} IN (SELECT identifier_value FROM {scope} WHERE identifier_type = '{kind}')"
-        )
-        claims = claims.replace(f"/*{kind}*/", only if scope else "")
+def _build_claims(
+    con: duckdb.DuckDBPyConnection, scope: str | None, evidence: str | None = None
+) -> None:
+    """Temp table `stitch_claims`: every claim with the rule refusing it (NULL: kept).
+    `evidence`: a table or view already holding `evidence_sql(scope)`'s rows, if computed."""
+    claims = _CLAIMS_SQL.format(evidence=f"SELECT * FROM {evidence}" if evidence
+                                else evidence_sql(scope))  # fmt: skip
     limits = {"max_profiles": MAX_PROFILES_PER_IDENTIFIER,
               "max_accounts": MAX_ACCOUNTS_PER_IDENTIFIER}  # fmt: skip
     con.execute(_RULES_SQL.format(claims=claims, **limits))
@@ -135,11 +152,14 @@ def stitch_devices(
     return links, audit
 
 
-def write_stitching(con: duckdb.DuckDBPyConnection, run_id: int) -> tuple[int, int]:
+def write_stitching(
+    con: duckdb.DuckDBPyConnection, run_id: int, evidence: str | None = None
+) -> tuple[int, int]:
     """Replace `anonymous_links` and `stitching_audit` from the current index, and add the
     linked identifiers to `identity_index`; all in SQL, inside the caller's transaction.
+    `evidence` names a table or view of `evidence_sql()`, if it was computed beforehand.
     Returns (linked identifiers, refused identifiers)."""
-    _build_claims(con, None)
+    _build_claims(con, None, evidence)
     con.execute(f"CREATE OR REPLACE TABLE anonymous_links AS {_LINKS_SQL}")
     con.execute(
         f"CREATE OR REPLACE TABLE stitching_audit AS SELECT *, {int(run_id)} AS run_id"

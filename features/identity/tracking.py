@@ -14,21 +14,35 @@ EXPERIMENT = "identity_resolution"
 log = logging.getLogger("cdp.identity")
 
 
-def log_identity_run(
-    settings: Settings, report: dict[str, object], model_json: dict, charts: dict[str, Path]
-) -> str:
-    """Log one resolve run; returns the MLflow run id."""
+def open_identity_experiment(settings: Settings) -> tuple[object, str]:
+    """(MLflow client, experiment id) of the identity experiment, created if missing.
+
+    Importing MLflow and opening its store take seconds of Python; a resolve run does this in
+    a thread while DuckDB writes the profiles.
+    """
     from mlflow import MlflowClient
-    from mlflow.entities import Metric, Param
 
     client = MlflowClient(tracking_uri=settings.mlflow_uri)
     experiment = client.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
         artifacts = (settings.home / "mlartifacts").resolve()
         artifacts.mkdir(parents=True, exist_ok=True)
-        experiment_id = client.create_experiment(EXPERIMENT, artifact_location=artifacts.as_uri())
-    else:
-        experiment_id = experiment.experiment_id
+        return client, client.create_experiment(EXPERIMENT, artifact_location=artifacts.as_uri())
+    return client, experiment.experiment_id
+
+
+def log_identity_run(
+    settings: Settings,
+    report: dict[str, object],
+    model_json: dict,
+    charts: dict[str, Path],
+    opened: tuple[object, str] | None = None,
+) -> str:
+    """Log one resolve run (to `opened`, from `open_identity_experiment`, if given); returns
+    the MLflow run id."""
+    from mlflow.entities import Metric, Param
+
+    client, experiment_id = opened or open_identity_experiment(settings)
     run = client.create_run(experiment_id, run_name=f"resolve-{report['run_id']}")
     run_id = run.info.run_id
     params = {
