@@ -84,7 +84,7 @@ class PropensityConfig(_Strict):
     min_positives: int = Field(50, ge=1)
     isotonic_min_positives: int = Field(200, ge=1)
     calibration_folds: int = Field(
-        5, ge=0, le=20,
+        3, ge=0, le=20,
         description="Folds (by customer) of the out-of-fold scores that calibrate, pooled over "
         "every snapshot; 0: calibrate on the newest snapshot alone.",
     )  # fmt: skip

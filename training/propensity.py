@@ -71,7 +71,7 @@ class Propensity:
     every_days: int = 30
     min_positives: int = 50
     isotonic_min_positives: int = 200
-    calibration_folds: int = 5
+    calibration_folds: int = 3
     params: PropensityParams = field(default_factory=PropensityParams)
     seed: int = 42
 
