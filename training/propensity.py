@@ -31,6 +31,8 @@ from training.snapshots import TrainingSet
 log = logging.getLogger("cdp.training")
 ANY = "any"
 BGNBD_COLUMNS = ("bgnbd__p_alive", "bgnbd__p_buy")
+# Models pickled before training.calibration existed name their calibrators by this path.
+_Calibrator = Calibrator
 
 
 def _has_rfm(frame: pd.DataFrame) -> bool:

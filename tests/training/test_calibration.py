@@ -3,6 +3,7 @@ calibration map is fitted (pooled out-of-fold scores, or the newest snapshot alo
 
 from __future__ import annotations
 
+import pickle
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -49,6 +50,19 @@ def test_platt_scaling_is_monotone_and_keeps_every_distinct_score() -> None:
     assert (np.diff(calibrated) > 0).all() and ((calibrated > 0) & (calibrated < 1)).all()
     with pytest.raises(ValueError, match="unknown calibration"):
         Calibrator("beta", raw, labels)
+
+
+def test_a_calibrator_pickled_under_its_former_name_still_loads() -> None:
+    rng = np.random.default_rng(4)
+    raw = rng.uniform(0, 1, 500)
+    fitted = Calibrator("isotonic", raw, rng.random(raw.size) < raw)
+    # Protocol 2 names classes as "c<module>\n<name>\n": rewrite it to the former place.
+    new = b"ctraining.calibration\nCalibrator\n"
+    data = pickle.dumps(fitted, protocol=2)
+    assert new in data
+    old = data.replace(new, b"ctraining.propensity\n_Calibrator\n")
+    loaded = pickle.loads(old)
+    assert loaded.method == "isotonic" and (loaded(raw) == fitted(raw)).all()
 
 
 def _training_set(customers: int = 1500, snapshots: int = 4) -> TrainingSet:
