@@ -83,7 +83,16 @@ class PropensityConfig(_Strict):
     every_days: int = Field(30, ge=1)
     min_positives: int = Field(50, ge=1)
     isotonic_min_positives: int = Field(200, ge=1)
+    calibration_folds: int = Field(
+        3, ge=0, le=20,
+        description="Folds (by customer) of the out-of-fold scores that calibrate, pooled over "
+        "every snapshot; 0: calibrate on the newest snapshot alone.",
+    )  # fmt: skip
     lightgbm: PropensityLgbConfig = Field(default_factory=PropensityLgbConfig)
+
+    def model_post_init(self, _context: object) -> None:
+        if self.calibration_folds == 1:
+            raise ValueError("calibration_folds must be 0 (the newest snapshot) or at least 2")
 
 
 class ModelsConfig(_Strict):
@@ -131,6 +140,7 @@ class ModelsConfig(_Strict):
         return Propensity(
             horizon_days=p.horizon_days, snapshots=p.snapshots, every_days=p.every_days,
             min_positives=p.min_positives, isotonic_min_positives=p.isotonic_min_positives,
+            calibration_folds=p.calibration_folds,
             params=PropensityParams(**p.lightgbm.model_dump()), seed=self.seed or seed,
         )  # fmt: skip
 

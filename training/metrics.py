@@ -9,8 +9,9 @@ then averaged over those customers; the truth is the set of distinct products th
 - recall@K = hits in the top K / |truth|; HR@K = share of customers with at least one hit.
 
 Classification: ROC-AUC, PR-AUC (average precision), lift at the top decile (the positive rate
-of the 10% highest scores over the overall rate), Brier score, a reliability curve (mean
-score and observed rate per equal-count bin) and its expected calibration error (ECE).
+of the 10% highest scores over the overall rate; rows tied at the boundary count with their
+mean label), Brier score, a reliability curve (mean score and observed rate per equal-count
+bin) and its expected calibration error (ECE).
 """
 
 from __future__ import annotations
@@ -58,14 +59,21 @@ def ranking_metrics(
 def lift_at(labels: np.ndarray, scores: np.ndarray, share: float = 0.1) -> float:
     """Positive rate of the top `share` of scores over the overall positive rate.
 
-    Ties at the threshold are broken by position in a stable sort, so equal inputs give equal
-    figures; a constant score gives lift 1 in expectation, not an artefact of the tie order.
+    The top holds n = round(share x rows) rows (at least 1). Rows tied with the n-th highest
+    score fill the places left after the higher scores with their mean label (the expected
+    figure over every order of the tied rows), so the figure does not depend on the order of the
+    rows, and a constant score gives lift 1 exactly.
     """
     labels = np.asarray(labels, dtype=float)
+    scores = np.asarray(scores, dtype=float)
+    base = labels.mean() if len(labels) else float("nan")
+    if not base > 0:
+        return float("nan")
     n = max(1, round(len(labels) * share))
-    order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
-    base = labels.mean()
-    return float(labels[order[:n]].mean() / base) if base > 0 else float("nan")
+    threshold = np.sort(scores)[::-1][n - 1]
+    above, tied = scores > threshold, scores == threshold
+    hits = labels[above].sum() + (n - above.sum()) * labels[tied].mean()
+    return float(hits / n / base)
 
 
 def classification_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:

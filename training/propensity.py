@@ -2,12 +2,15 @@
 
 One LightGBM binary model per target (inputs: the features of features/ plus BG/NBD's
 P(active) and P(buy), training.bgnbd), trained on sliding point-in-time snapshots
-(training.snapshots) except the newest; the newest snapshot is the later time slice that
-chooses the number of trees, the weight of the trees in an average with a logistic regression
-on RFM, and calibrates that average (isotonic regression when it holds enough buyers, else
-Platt scaling), so a score of 0.3 means that about 30% of such customers
-bought. Targets: `any`, and `purchase_<category>` for each category with at least
-`min_positives` buyers in both the training rows and the calibration slice.
+(training.snapshots). A time split first: trees are fitted on every snapshot except the newest,
+and the newest (the later slice) chooses the number of trees and the weight of the trees in an
+average with a logistic regression on RFM. Then, with `calibration_folds` >= 2 (the default),
+the trees and the regression are refitted on all snapshots, and the calibration map is fitted
+on out-of-fold scores of every snapshot (folds by customer; training.calibration chooses Platt
+or isotonic by an inner time split); with 0, on the later slice's scores alone (isotonic when
+it holds enough buyers, else Platt). Either way a score of 0.3 means that about 30% of such
+customers bought. Targets: `any`, and `purchase_<category>` for each category with at least
+`min_positives` buyers in both the training rows and the later slice.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ import pandas as pd
 from features.errors import ConfigError, ContractError
 from training.baselines import RfmLogistic
 from training.bgnbd import ORDERS, RECENCY, TENURE, BgNbd
+from training.calibration import Calibrator, choose_calibrator, customer_folds
 from training.snapshots import TrainingSet
 
 log = logging.getLogger("cdp.training")
 ANY = "any"
 BGNBD_COLUMNS = ("bgnbd__p_alive", "bgnbd__p_buy")
+# Models pickled before training.calibration existed name their calibrators by this path.
+_Calibrator = Calibrator
 
 
 def _has_rfm(frame: pd.DataFrame) -> bool:
@@ -47,26 +53,6 @@ class PropensityParams:
     threads: int = 1
 
 
-class _Calibrator:
-    """Isotonic (enough buyers) or Platt scaling of raw scores, fitted on the later slice."""
-
-    def __init__(self, raw: np.ndarray, labels: np.ndarray, isotonic_min_positives: int):
-        from sklearn.isotonic import IsotonicRegression
-        from sklearn.linear_model import LogisticRegression
-
-        self.method = "isotonic" if labels.sum() >= isotonic_min_positives else "platt"
-        if self.method == "isotonic":
-            self.model = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
-            self.model.fit(raw, labels)
-        else:
-            self.model = LogisticRegression().fit(_logit(raw)[:, None], labels)
-
-    def __call__(self, raw: np.ndarray) -> np.ndarray:
-        if self.method == "isotonic":
-            return self.model.predict(raw)
-        return self.model.predict_proba(_logit(raw)[:, None])[:, 1]
-
-
 def _blend_weight(trees: np.ndarray, linear: np.ndarray, labels: np.ndarray) -> float:
     """The share of the trees in a trees/linear average that ranks the later slice best (ROC-AUC
     on a 0.1 grid; ties keep more trees). Trees win on rich data; on a few thousand rows a
@@ -78,11 +64,6 @@ def _blend_weight(trees: np.ndarray, linear: np.ndarray, labels: np.ndarray) -> 
     return float(grid[int(np.argmax(scores))])
 
 
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p / (1 - p))
-
-
 @dataclass
 class Propensity:
     """Probability that a customer buys (in a category) within `horizon_days`."""
@@ -92,6 +73,7 @@ class Propensity:
     every_days: int = 30
     min_positives: int = 50
     isotonic_min_positives: int = 200
+    calibration_folds: int = 3
     params: PropensityParams = field(default_factory=PropensityParams)
     seed: int = 42
 
@@ -122,36 +104,69 @@ class Propensity:
         self.boosters_, self.calibrators_, self.trees_ = {}, {}, {}
         self.linear_: dict[str, RfmLogistic] = {}
         self.weights_: dict[str, float] = {}
+        pooled = pd.concat([train, later])
+        newest_rows = np.arange(len(pooled)) >= len(train)
+        folds = (customer_folds(pooled[training.key], self.calibration_folds)
+                 if self.calibration_folds >= 2 else None)  # fmt: skip
         for name, column in self.targets_.items():
             if train[column].nunique() < 2 or later[column].nunique() < 2:
                 raise ContractError(f"target {name}: the training snapshots hold one class only")
-            params = self._lgb_params()
             valid = lgb.Dataset(later[self.feature_names_], later[column])
             booster = lgb.train(
-                params, lgb.Dataset(train[self.feature_names_], train[column]),
+                self._lgb_params(), lgb.Dataset(train[self.feature_names_], train[column]),
                 num_boost_round=self.params.max_trees, valid_sets=[valid],
                 callbacks=[lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)],
             )  # fmt: skip
-            trees = max(1, booster.best_iteration)
-            labels = later[column].to_numpy()
-            raw = booster.predict(later[self.feature_names_], num_iteration=trees)
+            self.trees_[name] = max(1, booster.best_iteration)
             self.boosters_[name] = booster
-            self.trees_[name] = trees
+            labels = later[column].to_numpy()
             if _has_rfm(train):
-                linear = RfmLogistic(self.seed).fit(train, train[column].to_numpy())
-                self.linear_[name] = linear
-                self.weights_[name] = _blend_weight(raw, linear.predict_proba(later), labels)
-                raw = self._raw(name, later)
-            self.calibrators_[name] = _Calibrator(raw, labels, self.isotonic_min_positives)
+                self.linear_[name] = RfmLogistic(self.seed).fit(train, train[column].to_numpy())
+                trees = booster.predict(later[self.feature_names_], num_iteration=self.trees_[name])
+                linear = self.linear_[name].predict_proba(later)
+                self.weights_[name] = _blend_weight(trees, linear, labels)
+            if folds is None:
+                method = "isotonic" if labels.sum() >= self.isotonic_min_positives else "platt"
+                self.calibrators_[name] = Calibrator(method, self._raw(name, later), labels)
+            else:
+                self._cross_fit(name, pooled, pooled[column].to_numpy(), folds, newest_rows)
         self.training_summary_ = {
             "snapshots": [str(s) for s in training.snapshots], "train_rows": len(train),
-            "calibration_rows": len(later), "targets": list(self.targets_),
+            "calibration_rows": len(later) if folds is None else len(pooled),
+            "calibration_folds": 0 if folds is None else self.calibration_folds,
+            "targets": list(self.targets_),
             "calibration": {n: c.method for n, c in self.calibrators_.items()},
             "tree_weight": dict(self.weights_),
         }  # fmt: skip
         self.fit_seconds_ = time.perf_counter() - started
         log.info("propensity: %d targets in %.1fs", len(self.targets_), self.fit_seconds_)
         return self
+
+    def _fit_trees_and_linear(self, name: str, frame: pd.DataFrame, labels: np.ndarray):
+        """A booster with the chosen number of trees (and the RFM regression) on `frame`."""
+        import lightgbm as lgb
+
+        if np.unique(labels).size < 2:
+            raise ContractError(f"target {name}: a calibration fold holds one class only")
+        booster = lgb.train(self._lgb_params(), lgb.Dataset(frame[self.feature_names_], labels),
+                            num_boost_round=self.trees_[name])  # fmt: skip
+        linear = RfmLogistic(self.seed).fit(frame, labels) if name in self.weights_ else None
+        return booster, linear
+
+    def _cross_fit(self, name: str, pooled: pd.DataFrame, labels: np.ndarray,
+                   folds: np.ndarray, newest: np.ndarray) -> None:  # fmt: skip
+        """Out-of-fold raw scores of every row of every snapshot (folds by customer) calibrate;
+        the trees and the regression are then refitted on all rows."""
+        out_of_fold = np.zeros(len(pooled))
+        for k in np.unique(folds):
+            held = folds == k
+            booster, linear = self._fit_trees_and_linear(name, pooled[~held], labels[~held])
+            out_of_fold[held] = self._blend(name, booster, linear, pooled[held])
+        self.boosters_[name], linear = self._fit_trees_and_linear(name, pooled, labels)
+        if linear is not None:
+            self.linear_[name] = linear
+        self.calibrators_[name] = choose_calibrator(out_of_fold, labels, newest,
+                                                    self.isotonic_min_positives)  # fmt: skip
 
     def _lgb_params(self) -> dict[str, object]:
         p = self.params
@@ -180,15 +195,17 @@ class Propensity:
 
     def _raw(self, name: str, frame: pd.DataFrame) -> np.ndarray:
         """The uncalibrated score: trees, blended with the RFM logistic regression."""
+        return self._blend(name, self.boosters_[name], self.linear_.get(name), frame)
+
+    def _blend(self, name: str, booster, linear: RfmLogistic | None, frame: pd.DataFrame):
         # The configured threads: LightGBM's default (every core) costs about 1 ms of thread
         # start-up per call, which dominates scoring one profile after a real-time event.
-        raw = self.boosters_[name].predict(frame[self.feature_names_],
-                                           num_iteration=self.trees_[name],
-                                           num_threads=self.params.threads)  # fmt: skip
-        if name not in self.linear_:
+        raw = booster.predict(frame[self.feature_names_], num_iteration=self.trees_[name],
+                              num_threads=self.params.threads)  # fmt: skip
+        if linear is None:
             return raw
         weight = self.weights_[name]
-        return weight * raw + (1 - weight) * self.linear_[name].predict_proba(frame)
+        return weight * raw + (1 - weight) * linear.predict_proba(frame)
 
     def importance(self, target: str = ANY) -> pd.Series:
         """Gain importance of each feature for one target, largest first."""

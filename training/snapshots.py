@@ -33,6 +33,11 @@ class TrainingSet:
     horizon_days: int
 
     @property
+    def key(self) -> str:
+        """The entity key column of `rows` (the first)."""
+        return str(self.rows.columns[0])
+
+    @property
     def label_columns(self) -> list[str]:
         """The label columns of `rows`."""
         return [c for c in self.rows.columns if c.startswith("label__")]

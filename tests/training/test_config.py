@@ -33,6 +33,7 @@ def test_values_reach_the_models(tmp_path) -> None:
     [
         ("ranker:\n  lightgbm:\n    num_leafs: 3\n", "ranker.lightgbm.num_leafs: unknown key"),
         ("propensity:\n  snapshots: 1\n", "propensity.snapshots"),
+        ("propensity:\n  calibration_folds: 1\n", "calibration_folds must be 0"),
         ("ranker:\n  candidates: {generators: [magic]}\n", "ranker.candidates"),
         ("k: many\n", "k:"),
         ("- a list\n", "top level must be a mapping"),

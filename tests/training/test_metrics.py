@@ -46,6 +46,19 @@ def test_classification_metrics_and_reliability() -> None:
     assert list(curve["rows"]) == [5, 5] and curve["observed"].iloc[-1] == 0.6
 
 
+def test_lift_counts_ties_at_the_boundary_by_their_mean_in_any_row_order() -> None:
+    labels = np.array([1, 0, 1, 0, 0, 1, 0, 0, 0, 0] * 2)
+    scores = np.array([0.9, 0.5, 0.5, 0.5, 0.5, 0.1, 0.1, 0.1, 0.1, 0.1] * 2)
+    # Top 10% = 2 rows: both 0.9s (two buyers); at 20%, 4 rows: two 0.9s, then 2 of the eight
+    # tied 0.5s, of which 2 in 8 bought -> (2 + 2 x 2/8) / 4 = 0.625 against 6/20 overall.
+    assert lift_at(labels, scores, 0.1) == pytest.approx(1 / 0.3)
+    assert lift_at(labels, scores, 0.2) == pytest.approx(0.625 / 0.3)
+    order = np.random.default_rng(0).permutation(len(labels))
+    assert lift_at(labels[order], scores[order], 0.2) == lift_at(labels, scores, 0.2)
+    assert lift_at(labels, np.full(len(labels), 0.4), 0.1) == pytest.approx(1.0)
+    assert np.isnan(lift_at(np.zeros(5), np.arange(5.0), 0.1))
+
+
 def test_frequency_baseline_orders_by_orders_then_recency_then_fills_best_sellers() -> None:
     day = DAY_US
     rows = [  # entity, order, product, t

@@ -38,7 +38,7 @@ def test_train_registers_challengers_and_promotion_refuses_a_worse_one(resolved_
     for baseline in ("frequency_baseline", "popularity_baseline"):
         assert figures["ranker.model.map_at_12"] > figures[f"ranker.{baseline}.map_at_12"]
     assert 0 < figures["propensity.any.model.brier"] < 0.25
-    assert figures["propensity.any.model.ece"] < 0.06  # calibrated on the later slice
+    assert figures["propensity.any.model.ece"] < 0.06  # calibrated
     for name in ("nbo_ranker", "propensity"):
         assert promote(settings, name)["champion"] == 1
 
