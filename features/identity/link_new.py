@@ -23,8 +23,9 @@ import pandas as pd
 import pyarrow as pa
 
 from features.identity.clusters import consistent_identifier_edges
-from features.identity.collect import collect_person_records, has_enough_evidence
+from features.identity.collect import has_enough_evidence
 from features.identity.dedupe import collapse_identical
+from features.identity.neighbours import collect_changed_records
 from features.identity.pipeline import KEY_SEPARATOR
 
 POOL = "identity_match_records"  # the records the model scored, with their profile ids
@@ -42,7 +43,7 @@ def stage_new_records(
     keys of those without). Identical records collapse to their smallest key, except pinned
     ones, which stay their own representative as in a full run.
     """
-    display, prepared = collect_person_records(con, phone_region, keys=keys)
+    display, prepared = collect_changed_records(con, phone_region, keys)
     frames, loners = [], []
     for source, frame in prepared.items():
         enough = has_enough_evidence(frame)
