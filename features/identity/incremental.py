@@ -62,26 +62,49 @@ UNTRUSTED_NAME_SOURCES = frozenset({"orders"})  # as in resolve: a shipping name
 _ANONYMOUS = "('anonymous_id', 'device_id')"
 
 
-def _delta_sql(watermark: int) -> tuple[str, ...]:
-    """Temp tables of the records to re-link, from the records loaded after `watermark`."""
-    return (
-        f"CREATE OR REPLACE TEMP TABLE inc_keys AS {KEYS_SQL.format(where='TRUE')}",
-        f"CREATE OR REPLACE TEMP TABLE inc_current AS {changed_digests_sql(watermark)}",
-        # New or changed: no stored digest, or another one; detached: a profile_id of NULL.
-        "CREATE OR REPLACE TEMP TABLE inc_changed AS SELECT key, key NOT IN "
-        "(SELECT key FROM identity_records) AS is_new FROM (SELECT c.key FROM inc_current c "
-        "ANTI JOIN identity_record_digests d ON d.key = c.key AND d.digest = c.digest UNION "
-        "SELECT key FROM identity_records WHERE profile_id IS NULL AND key IN "
-        "(SELECT key FROM inc_keys))",
-        "CREATE OR REPLACE TEMP TABLE inc_removed AS SELECT key FROM identity_records "
-        "ANTI JOIN inc_keys USING (key)",
+def _find_delta(con: duckdb.DuckDBPyConnection, watermark: int) -> tuple[int, int, int]:
+    """Temp tables of the records to re-link, from the records loaded after `watermark`; returns
+    (current records, new or changed, removed). Only the few fresh rows are keyed and joined:
+    removals and detached records are looked for among all records only if counts show some
+    (a record can only be new if it was loaded since, and every other current record is one
+    of identity_records)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE inc_current AS {changed_digests_sql(watermark)}")
+    # New or changed: no stored digest, or another one.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE inc_changed AS SELECT c.key, r.key IS NULL AS is_new "
+        "FROM (SELECT c.key FROM inc_current c ANTI JOIN identity_record_digests d "
+        "ON d.key = c.key AND d.digest = c.digest) c LEFT JOIN identity_records r USING (key)"
+    )
+    total, new, known, detached = con.execute(
+        f"SELECT (SELECT COUNT(*) FROM ({KEYS_SQL.format(where='TRUE')})), "
+        "(SELECT COUNT(*) FILTER (WHERE is_new) FROM inc_changed), "
+        "(SELECT COUNT(*) FROM identity_records), "
+        "(SELECT COUNT(*) FILTER (WHERE profile_id IS NULL) FROM identity_records)"
+    ).fetchone()
+    current = f"SELECT key FROM ({KEYS_SQL.format(where='TRUE')})"
+    removed = (
+        f"SELECT key FROM identity_records ANTI JOIN ({current}) USING (key)"
+        if known - (total - new) else "SELECT key FROM identity_records LIMIT 0"
+    )  # fmt: skip
+    con.execute(f"CREATE OR REPLACE TEMP TABLE inc_removed AS {removed}")
+    if detached:  # by an interrupted unmerge: re-linked, if the record is still there
+        con.execute(
+            "INSERT INTO inc_changed SELECT key, FALSE FROM identity_records WHERE profile_id "
+            f"IS NULL AND key IN ({current}) AND key NOT IN (SELECT key FROM inc_changed)"
+        )
+    for sql in (
         "CREATE OR REPLACE TEMP TABLE inc_loose AS SELECT key FROM inc_changed UNION SELECT key "
-        "FROM identity_records WHERE key NOT IN (SELECT key FROM inc_removed) AND profile_id IN "
-        "(SELECT profile_id FROM identity_records WHERE key IN "
-        "(SELECT key FROM inc_changed UNION ALL SELECT key FROM inc_removed))",
+        "FROM identity_records WHERE profile_id IN (SELECT profile_id FROM identity_records "
+        "WHERE key IN (SELECT key FROM inc_changed UNION ALL SELECT key FROM inc_removed)) "
+        "AND key NOT IN (SELECT key FROM inc_removed)",
         "CREATE OR REPLACE TEMP TABLE inc_excluded AS "
         "SELECT key FROM inc_loose UNION SELECT key FROM inc_removed",
-    )
+    ):
+        con.execute(sql)
+    changed, removed_count = con.execute(
+        "SELECT (SELECT COUNT(*) FROM inc_changed), (SELECT COUNT(*) FROM inc_removed)"
+    ).fetchone()
+    return total, changed, removed_count
 
 
 def resolve_incremental(settings: Settings, *, max_delta: float = MAX_DELTA) -> ResolveReport:
@@ -91,12 +114,7 @@ def resolve_incremental(settings: Settings, *, max_delta: float = MAX_DELTA) -> 
         con.execute(PINS_SQL)
         base, reason = _read_base(con)
         if base is not None:
-            for sql in _delta_sql(base["load_watermark"]):
-                con.execute(sql)
-            total, changed, removed = con.execute(
-                "SELECT (SELECT COUNT(*) FROM inc_keys), (SELECT COUNT(*) FROM inc_changed), "
-                "(SELECT COUNT(*) FROM inc_removed)"
-            ).fetchone()
+            total, changed, removed = _find_delta(con, base["load_watermark"])
             if total == 0:
                 raise ContractError("no known-person records in the warehouse")
             if changed + removed <= max_delta * total:
@@ -190,7 +208,7 @@ def _relink(con, settings: Settings, base: dict, clock: _Clock) -> _Relinked:
         [display, read_display_records(con, "inc_affected_keys")], ignore_index=True
     ).merge(mapping, on="key", how="left")
     records["low_evidence"] = records["key"].isin(set(loners))
-    profiles = build_golden_records(records)
+    profiles = build_golden_records(records, con)
     flags = records.groupby("profile_id")["low_evidence"].all().rename("low_evidence")
     profiles = profiles.merge(flags, left_on="profile_id", right_index=True)
     before = records.merge(previous.rename(columns={"profile_id": "before"}), on="key", how="left")
@@ -310,7 +328,7 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> 
     identity = records[["key", "source", "record_id", "profile_id", "low_evidence"]]
     _temp(con, "inc_identity", identity.assign(run_id=run_id))
     _temp(con, "inc_profiles", relinked.profiles)
-    _temp(con, "inc_index", build_identity_index(records))
+    _temp(con, "inc_index", build_identity_index(records, con))
     _temp(con, "inc_moved", relinked.moved.astype(str))
     lineage = relinked.lineage.astype(str).assign(run_id=run_id, recorded_at=now)
     _temp(con, "inc_lineage", lineage)
