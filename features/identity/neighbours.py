@@ -10,8 +10,9 @@ identical record: so the neighbours are the pool records sharing a matching emai
 re-linked record (of those that can be voted on or named), or a place with a re-linked guest
 order, found by equality instead of by scanning every record's raw values; the records of
 their profiles missing from the pool (the copies, which count as votes too); and the
-low-evidence records at those postcodes (in no pool either). Selecting by raw postcode alone,
-as before, prepared a fifth of the warehouse at 100,000 people.
+low-evidence records (in no pool either; a few, and without an email, so they only ever name
+a housemate). Selecting by raw postcode alone, as before, prepared a fifth of the warehouse
+at 100,000 people.
 
 Which words are given names and which are surnames (for reading names in email user parts) is
 counted over the whole pool plus the re-linked records, as a full run counts it over every
@@ -28,6 +29,8 @@ from features.identity.records import prepare_records
 from features.normalize import normalise_identifier
 
 POOL = "identity_match_records"  # the records the last runs scored, in matching form
+VOTER_ROLES = {r: c for r, c in ROLES.items() if r in ("record_id", "first_name", "last_name",
+                                                      "email", "postcode", "address")}  # fmt: skip
 
 
 def collect_changed_records(
@@ -41,7 +44,8 @@ def collect_changed_records(
     prepared = _prepare(display, phone_region)
     _neighbour_keys(con, keys, prepared)
     neighbours = con.execute(display_sql("inc_neighbour_keys")).df()
-    voters = _prepare(neighbours, phone_region) if len(neighbours) else {}
+    # Voters are read for names, emails and places only.
+    voters = _prepare(neighbours, phone_region, VOTER_ROLES) if len(neighbours) else {}
     firsts, lasts = _name_counts(con, keys, prepared)
     attribute_buyer_names(prepared, voters=voters or None, name_counts=(firsts, lasts))
     vocabulary = (set(firsts.index), set(lasts.index))
@@ -49,13 +53,15 @@ def collect_changed_records(
     return display, prepared
 
 
-def _prepare(display: pd.DataFrame, phone_region: str) -> dict[str, pd.DataFrame]:
+def _prepare(
+    display: pd.DataFrame, phone_region: str, roles: dict[str, str] = ROLES
+) -> dict[str, pd.DataFrame]:
     """Display records in matching form per source, as collect.prepare_display_records gives
     them, in one call (pandas' fixed cost per call is most of the cost at this size): keyed
     by `key`, which is unique across sources, then given back their record ids."""
     matching = display.rename(columns={"date_of_birth": "dob", "address_line": "address"})
     prepared = prepare_records(
-        matching, {**ROLES, "record_id": "key"}, phone_region=phone_region,
+        matching, {**roles, "record_id": "key"}, phone_region=phone_region,
         source_name="person records", phones_in_e164=True,
     )  # fmt: skip
     prepared["record_id"] = normalise_identifier(matching["record_id"]).to_numpy(dtype=object)
@@ -99,12 +105,9 @@ def _neighbour_keys(
             "(SELECT profile_id FROM hits)), "
             f"copies AS (SELECT key FROM records WHERE key NOT IN (SELECT key FROM {POOL} "
             "WHERE profile_id IN (SELECT profile_id FROM hits))), "
-            "loners AS (SELECT key FROM identity_records WHERE low_evidence), "
-            "placed_loners AS (SELECT key FROM "
-            f"({display_sql('loners')}) WHERE upper(replace(postcode, ' ', '')) IN "
-            "(SELECT postcode FROM inc_places)) "
+            "loners AS (SELECT key FROM identity_records WHERE low_evidence) "
             "SELECT key FROM (SELECT key FROM hits UNION SELECT key FROM copies UNION "
-            f"SELECT key FROM placed_loners) WHERE key NOT IN (SELECT key FROM {keys})"
+            f"SELECT key FROM loners) WHERE key NOT IN (SELECT key FROM {keys})"
         )
     finally:
         con.unregister("inc_emails")
