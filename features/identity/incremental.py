@@ -75,11 +75,14 @@ def _find_delta(con: duckdb.DuckDBPyConnection, watermark: int) -> tuple[int, in
         "FROM (SELECT c.key FROM inc_current c ANTI JOIN identity_record_digests d "
         "ON d.key = c.key AND d.digest = c.digest) c LEFT JOIN identity_records r USING (key)"
     )
+    counts = " + ".join(
+        f"(SELECT COUNT(*) FROM {table})"
+        for table in ("shop_customers", "crm_contacts", "email_subscribers")
+    )  # the tables of KEYS_SQL, without building the keys
     total, new, known, detached = con.execute(
-        f"SELECT (SELECT COUNT(*) FROM ({KEYS_SQL.format(where='TRUE')})), "
-        "(SELECT COUNT(*) FILTER (WHERE is_new) FROM inc_changed), "
-        "(SELECT COUNT(*) FROM identity_records), "
-        "(SELECT COUNT(*) FILTER (WHERE profile_id IS NULL) FROM identity_records)"
+        f"SELECT {counts} + (SELECT COUNT(*) FROM orders WHERE customer_id IS NULL), "
+        "(SELECT COUNT(*) FILTER (WHERE is_new) FROM inc_changed), COUNT(*), "
+        "COUNT(*) FILTER (WHERE profile_id IS NULL) FROM identity_records"
     ).fetchone()
     current = f"SELECT key FROM ({KEYS_SQL.format(where='TRUE')})"
     removed = (
@@ -170,6 +173,15 @@ def _temp(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> Non
     con.unregister("inc_frame")
 
 
+class _Issued(dict):
+    """Issued profile id -> issue order, 0 for an id never issued. With a default, pandas maps
+    the scope's few profile ids through it one by one instead of first turning every id ever
+    issued into a Series (most of assign_profile_ids' time otherwise)."""
+
+    def __missing__(self, profile_id: str) -> int:
+        return 0
+
+
 @dataclass
 class _Relinked:
     """What re-linking the loose records produced, ready to be written."""
@@ -200,7 +212,7 @@ def _relink(con, settings: Settings, base: dict, clock: _Clock) -> _Relinked:
         "(SELECT key FROM inc_loose UNION ALL SELECT key FROM inc_affected_keys)"
     ).df()
     issued_now = con.execute("SELECT profile_id, issue_order FROM profile_ids_issued").fetchnumpy()
-    issued = dict(zip(issued_now["profile_id"], issued_now["issue_order"].tolist(), strict=True))
+    issued = _Issued(zip(issued_now["profile_id"], issued_now["issue_order"].tolist(), strict=True))
     known_before = len(issued)
     mapping, lineage = assign_profile_ids(clusters, previous, issued)
     clock.lap("cluster")
@@ -347,9 +359,14 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> 
         f"DELETE FROM identity_index WHERE profile_id IN {old} "
         f"AND identifier_type NOT IN {_ANONYMOUS}",
         "INSERT INTO identity_index BY NAME SELECT * FROM inc_index",
-        f"DELETE FROM {POOL} WHERE key IN (SELECT key FROM inc_excluded)",
-        f"UPDATE {POOL} SET profile_id = i.profile_id FROM inc_identity i "
-        f"WHERE {POOL}.key = i.key AND {POOL}.profile_id <> i.profile_id",
+        # Pool records whose profile id changed are deleted and appended again, not updated:
+        # an update makes the checkpoint rewrite the whole profile_id column (0.1-0.3 s).
+        f"CREATE OR REPLACE TEMP TABLE inc_repooled AS SELECT p.* EXCLUDE (profile_id), "
+        f"i.profile_id FROM {POOL} p JOIN inc_identity i ON i.key = p.key "
+        "WHERE p.profile_id <> i.profile_id",
+        f"DELETE FROM {POOL} WHERE key IN (SELECT key FROM inc_excluded UNION ALL "
+        "SELECT key FROM inc_repooled)",
+        f"INSERT INTO {POOL} BY NAME SELECT * FROM inc_repooled",
         f"INSERT INTO {POOL} BY NAME SELECT n.*, i.profile_id FROM {NEW} n "
         "JOIN inc_identity i ON i.key = n.key",
         "DELETE FROM identity_record_digests WHERE key IN "
