@@ -93,13 +93,13 @@ def link_new_records(
 
 
 def blocked_pairs(con: duckdb.DuckDBPyConnection, model: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(left rows, right rows) of SCORED: every pair of a record of NEW (left) and any other
-    record of SCORED that one of the model's blocking rules joins, each pair once."""
-    new = con.execute(f"SELECT COUNT(*) FROM {NEW}").fetchone()[0]
+    """(left, right) positions (`pos`) in SCORED: every pair of a record of NEW (left) and any
+    other record of SCORED that one of the model's blocking rules joins, each pair once."""
+    [(new,)] = con.execute(f"SELECT COUNT(*) FROM {NEW}").fetchall()
     rules = [r["blocking_rule"] for r in model["blocking_rules_to_generate_predictions"]]
     hits = " UNION ".join(
-        f"SELECT l.rowid AS l, r.rowid AS r FROM {SCORED} l JOIN {SCORED} r "
-        f"ON ({rule}) AND l.rowid < {new} AND l.rowid <> r.rowid"
+        f"SELECT l.pos AS l, r.pos AS r FROM {SCORED} l JOIN {SCORED} r "
+        f"ON ({rule}) AND l.pos < {new} AND l.pos <> r.pos"
         for rule in rules
     )
     found = con.execute(f"SELECT l, r FROM ({hits}) ORDER BY l, r").fetchnumpy()
@@ -113,17 +113,21 @@ def score_blocked_pairs(
     (each once, smaller key left) whose match probability is at least `threshold`, scored as
     Splink's predict would score them (features.identity.score_pairs). Creates SCORED from
     NEW and CANDIDATES; term frequencies as in `term_frequencies`."""
-    # NEW first, then the candidates, each by key: a record's rowid is its row in the table.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {SCORED} AS SELECT * FROM {NEW} ORDER BY key")
+    # NEW first, then the candidates, each by key, numbered: the warehouse connection does not
+    # preserve insertion order, so a table larger than a row group may be read in any order.
     con.execute(
-        f"INSERT INTO {SCORED} SELECT * EXCLUDE (profile_id) FROM {CANDIDATES} ORDER BY key"
+        f"CREATE OR REPLACE TEMP TABLE {SCORED} AS SELECT * FROM (SELECT row_number() OVER "
+        f"(ORDER BY key) - 1 AS pos, * FROM {NEW}) UNION ALL SELECT * FROM (SELECT "
+        f"(SELECT COUNT(*) FROM {NEW}) + row_number() OVER (ORDER BY key) - 1, * "
+        f"EXCLUDE (profile_id) FROM {CANDIDATES})"
     )
     tf = term_frequencies(con, excluded, SCORED, tf_columns(model))
     left, right = blocked_pairs(con, model)
     if not len(left):
         return pd.DataFrame(columns=EDGE_COLUMNS)
     types, table = read_pool(con, SCORED)
-    types = {c: t for c, t in types.items() if c not in OWN_COLUMNS}
+    table = table.sort_by("pos")  # row i is the record at position i
+    types = {c: t for c, t in types.items() if c not in (*OWN_COLUMNS, "pos")}
     # A new record is the left of the pair, as Splink's predict_between has it; two new
     # records are scored both ways and the stronger kept (a few levels are not symmetric).
     probability = score_pairs(model, types, table, left, right, tf)
