@@ -32,19 +32,19 @@ SOURCE_TRUST = {"shop_customers": 0, "crm_contacts": 1, "email_subscribers": 2, 
 _SQL = """
 SELECT 'shop_customers' AS source, customer_id AS record_id, first_name, last_name,
        CAST(date_of_birth AS VARCHAR) AS dob, email, phone, postcode, city,
-       address_line AS address, COALESCE(updated_at, created_at) AS seen_at
+       address_line AS address, COALESCE(updated_at, created_at) AS seen_at, _load_id
 FROM shop_customers
 UNION ALL
 SELECT 'crm_contacts', contact_id, first_name, last_name, CAST(date_of_birth AS VARCHAR), email,
-       phone, postcode, city, address_line, COALESCE(updated_at, created_at)
+       phone, postcode, city, address_line, COALESCE(updated_at, created_at), _load_id
 FROM crm_contacts
 UNION ALL
 SELECT 'email_subscribers', subscriber_id, first_name, last_name, NULL, email, NULL, postcode,
-       NULL, NULL, subscribed_at
+       NULL, NULL, subscribed_at, _load_id
 FROM email_subscribers
 UNION ALL
 SELECT 'orders', order_id, ship_first_name, ship_last_name, NULL, guest_email, NULL,
-       ship_postcode, ship_city, ship_address_line, ordered_at
+       ship_postcode, ship_city, ship_address_line, ordered_at, _load_id
 FROM orders WHERE customer_id IS NULL
 """
 
@@ -70,42 +70,23 @@ def display_sql(keys: str | None = None) -> str:
 
 
 def collect_person_records(
-    con: duckdb.DuckDBPyConnection, phone_region: str, keys: str | None = None
+    con: duckdb.DuckDBPyConnection, phone_region: str
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """(display records, prepared records per source) for every known-person record, or only
-    for those whose key is in the table or view named `keys` (column `key`).
+    """(display records, prepared records per source) of every known-person record.
 
     Display records keep the values as ingest normalised them (for golden records and the
-    identity index); prepared records hold the matching forms.
+    identity index); prepared records hold the matching forms. (An incremental run prepares
+    only some records: features.identity.neighbours.)
     """
-    display = con.execute(display_sql(keys)).df()
-    prepared = _prepare(display, phone_region)
-    voters = None
-    if keys is not None:
-        # A buyer's name is voted on by every record under the order's email, and housemates
-        # are named by every record at its address, not only by the records being re-linked.
-        neighbours = con.execute(
-            f"WITH k AS ({display_sql(keys)}) SELECT * FROM ({display_sql(None)}) AS d"
-            " WHERE (email IN (SELECT email FROM k) OR postcode IN (SELECT postcode FROM k"
-            f" WHERE source = 'orders')) AND key NOT IN (SELECT key FROM {keys})"
-        ).df()
-        voters = _prepare(neighbours, phone_region) if len(neighbours) else None
-    attribute_buyer_names(prepared, voters=voters)
-    names_from_emails(prepared, others=voters, vocabulary=_pool_names(con) if keys else None)
+    display = con.execute(display_sql()).df()
+    prepared = prepare_display_records(display, phone_region)
+    attribute_buyer_names(prepared)
+    names_from_emails(prepared)
     return display, prepared
 
 
-def _pool_names(con: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]] | None:
-    """Given names and surnames of the records the last full run scored, if any."""
-    tables = {row[0] for row in con.execute("SHOW TABLES").fetchall()}
-    if "identity_match_records" not in tables:
-        return None
-    firsts = con.execute("SELECT DISTINCT first_name FROM identity_match_records").fetchall()
-    lasts = con.execute("SELECT DISTINCT last_name FROM identity_match_records").fetchall()
-    return {r[0] for r in firsts if r[0]}, {r[0] for r in lasts if r[0]}
-
-
-def _prepare(display: pd.DataFrame, phone_region: str) -> dict[str, pd.DataFrame]:
+def prepare_display_records(display: pd.DataFrame, phone_region: str) -> dict[str, pd.DataFrame]:
+    """Display records in matching form, per source (no names attributed yet)."""
     matching = display.rename(columns={"date_of_birth": "dob", "address_line": "address"})
     return {
         source: prepare_records(
@@ -142,9 +123,9 @@ KEYS_SQL = (
 
 
 def changed_digests_sql(since: int) -> str:
-    """SQL of (key, digest) of the records loaded after ingest load `since`."""
-    fresh = KEYS_SQL.format(where=f"_load_id > {int(since)}")
-    return f"SELECT {_DIGEST} FROM ({_SQL}) WHERE source || ':' || record_id IN ({fresh})"
+    """SQL of (key, digest) of the records loaded after ingest load `since` (the filter reaches
+    each table's scan, which skips the row groups of older loads)."""
+    return f"SELECT {_DIGEST} FROM ({_SQL}) WHERE _load_id > {int(since)}"
 
 
 def save_record_digests(con: duckdb.DuckDBPyConnection) -> None:
@@ -196,6 +177,7 @@ def attribute_buyer_names(
     prepared: dict[str, pd.DataFrame],
     guest_source: str = "orders",
     voters: dict[str, pd.DataFrame] | None = None,
+    name_counts: tuple[pd.Series, pd.Series] | None = None,
 ) -> int:
     """Give a guest order its buyer's name where the order's email names someone else.
 
@@ -219,7 +201,8 @@ def attribute_buyer_names(
     the email's own words outweigh a count. Edits `prepared[guest_source]` in place; returns
     how many orders were re-attributed. `voters` (same shape as `prepared`) vote and name
     housemates without being edited: the records already linked, when only new ones are being
-    prepared.
+    prepared; `name_counts` (records per given name, per surname) then stand for the data's
+    own names in place of the voting records' (features.identity.neighbours).
     """
     orders = prepared.get(guest_source)
     if orders is None or orders.empty or "email" not in orders.columns:
@@ -235,7 +218,7 @@ def attribute_buyer_names(
     housemates = _housemate_buyers(orders[unresolved], voting)
     buyer.loc[housemates.index, ["first_name", "last_name"]] = housemates.to_numpy()
     unresolved = buyer["first_name"].isna().to_numpy() & ~spells_shipping
-    spelled = _spelled_buyers(orders[unresolved], voting)
+    spelled = _spelled_buyers(orders[unresolved], voting, name_counts)
     buyer.loc[spelled.index, ["first_name", "last_name"]] = spelled.to_numpy()
     replace = (
         orders["first_name"].notna().to_numpy()
@@ -305,7 +288,9 @@ def _voted_buyers(
     return none
 
 
-def _spelled_buyers(orders: pd.DataFrame, voting: list) -> pd.DataFrame:
+def _spelled_buyers(
+    orders: pd.DataFrame, voting: list, name_counts: tuple[pd.Series, pd.Series] | None = None
+) -> pd.DataFrame:
     """(first_name, last_name) of the buyer each order's email user part names, where it spells
     exactly one given name (of at least three letters, none inside another) of the data's own
     names, other than the shipping name and its nicknames. A given name is a word the data
@@ -314,9 +299,12 @@ def _spelled_buyers(orders: pd.DataFrame, voting: list) -> pd.DataFrame:
     orders = orders[orders["email"].notna() & orders["first_name"].notna()]
     if orders.empty:
         return empty
-    frames = [f for _, f in voting if not f.empty and "first_name" in f.columns]
-    as_first = pd.concat([f["first_name"] for f in frames]).value_counts()
-    as_last = pd.concat([f["last_name"] for f in frames if "last_name" in f]).value_counts()
+    if name_counts is None:
+        frames = [f for _, f in voting if not f.empty and "first_name" in f.columns]
+        as_first = pd.concat([f["first_name"] for f in frames]).value_counts()
+        as_last = pd.concat([f["last_name"] for f in frames if "last_name" in f]).value_counts()
+    else:
+        as_first, as_last = name_counts
     lasts = set(as_last.index)
     # A word written more often as a surname than as a given name is read as a surname (a
     # record with its names swapped puts 'jones' among the given names).

@@ -62,6 +62,13 @@ class Pairs:
         values.fill(value)
         return values, np.full(size, value is None)
 
+    def frequencies(self, column: str) -> tuple[np.ndarray | float, np.ndarray]:
+        """Term frequencies (NaN: none) of the query's and of every candidate's `column`."""
+        encoded = self.columns[column]
+        table = encoded.frequencies()
+        code = encoded.code_of(self.query.get(column))
+        return (np.nan if code is None else table[code]), table[encoded.codes[self.rows]]
+
 
 def _apply(function: Callable, arguments: list[Compiled], numeric: bool) -> Compiled:
     """An SQL function of its arguments, NULL in -> NULL out, computed once per distinct input
@@ -310,14 +317,11 @@ class Comparison:
     def _tf_adjustment(level: Level, pairs: Pairs) -> np.ndarray:
         """w * (log2(u of the exact level) - log2(greatest(tf_l, tf_r, tf_minimum_u)));
         0 when neither side's value has a term frequency."""
-        column = pairs.columns[level.tf_column]
-        frequencies = column.frequencies()
-        right = frequencies[column.codes[pairs.rows]]
-        code = column.code_of(pairs.query.get(level.tf_column))
-        left = np.nan if code is None else frequencies[code]
+        left, right = pairs.frequencies(level.tf_column)
         greatest = np.fmax(right, left)
         floored = np.fmax(greatest, level.tf_minimum_u)
-        adjusted = level.tf_weight * (level.log2_u_exact - np.log2(floored))
+        with np.errstate(divide="ignore"):  # log2(0) where neither side has a tf: masked below
+            adjusted = level.tf_weight * (level.log2_u_exact - np.log2(floored))
         return np.where(np.isnan(greatest), 0.0, adjusted)
 
 

@@ -1,35 +1,40 @@
 """Link new records to the records a full run scored, with that run's saved Splink model.
 
 The incremental resolve does not retrain. New records are prepared and collapsed exactly as a
-full run prepares them; the model JSON of the last full run is loaded into a Splink `Linker`,
-and Splink 5's `predict_between` scores the pairs the model's own blocking rules generate
-between the new records and (the existing records plus the new ones), with the model's m, u
-and prior. Only existing records sharing a blocking key with a new record are handed to
-Splink (selected in the warehouse with the same rules' SQL), and term frequencies are
-registered from the whole pool plus the new records, so a value weighs what a full run over
-the same records would make it weigh. Exact-email edges are added as in a full run
-(features.identity.clusters.consistent_identifier_edges).
+full run prepares them (features.identity.neighbours); the pairs the model's own blocking rules
+generate between the new records and (the existing records plus the new ones) are found in the
+warehouse with the rules' own SQL, and scored with the model's m, u and prior as Splink's
+predict would score them, by the model's levels compiled to numpy (features.identity.
+score_pairs: Splink's fixed cost of building a linker and its SQL was most of the time for a
+few thousand pairs). Only existing records sharing a blocking key with a new record take part,
+and term frequencies come from the whole pool plus the new records, so a value weighs what a
+full run over the same records would make it weigh. Exact-email edges are added as in a full
+run (features.identity.clusters.consistent_identifier_edges).
 
 Working tables (DuckDB temp tables of the warehouse connection): NEW, the new records'
-representatives typed like the pool; CANDIDATES, the pool records they are compared with.
+representatives typed like the pool; CANDIDATES, the pool records they are compared with;
+SCORED, both, NEW first.
 """
 
 from __future__ import annotations
 
-import logging
-
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from features.identity.clusters import consistent_identifier_edges
-from features.identity.collect import collect_person_records, has_enough_evidence
+from features.identity.collect import has_enough_evidence
 from features.identity.dedupe import collapse_identical
+from features.identity.neighbours import collect_changed_records
 from features.identity.pipeline import KEY_SEPARATOR
+from features.identity.pool import OWN_COLUMNS, read_pool
+from features.identity.score_pairs import score_pairs
 
 POOL = "identity_match_records"  # the records the model scored, with their profile ids
 NEW = "inc_new"
 CANDIDATES = "inc_candidates"
+SCORED = "inc_scored"  # NEW, then CANDIDATES: the records whose pairs are scored
 EDGE_COLUMNS = ["unique_id_l", "unique_id_r", "strength"]
 
 
@@ -42,7 +47,7 @@ def stage_new_records(
     keys of those without). Identical records collapse to their smallest key, except pinned
     ones, which stay their own representative as in a full run.
     """
-    display, prepared = collect_person_records(con, phone_region, keys=keys)
+    display, prepared = collect_changed_records(con, phone_region, keys)
     frames, loners = [], []
     for source, frame in prepared.items():
         enough = has_enough_evidence(frame)
@@ -74,16 +79,7 @@ def link_new_records(
     `excluded` take no part (they are being re-linked or were removed). Creates CANDIDATES.
     Returns (edges, how many of them were scored by the model)."""
     select_candidates(con, excluded, model)
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW inc_scored AS SELECT * FROM {NEW} UNION ALL "
-        f"SELECT * EXCLUDE (profile_id) FROM {CANDIDATES}"
-    )
-    tf = term_frequencies(con, excluded, "inc_scored", tf_columns(model))
-    new = con.sql(f"SELECT * FROM {NEW} ORDER BY key").to_arrow_table()
-    existing = con.sql(
-        f"SELECT * EXCLUDE (profile_id) FROM {CANDIDATES} ORDER BY key"
-    ).to_arrow_table()
-    scored = score_new_records(model, new, existing, tf, threshold)
+    scored = score_blocked_pairs(con, model, threshold, excluded)
     with_email = con.execute(
         f"SELECT key AS record_id, email, first_name, last_name, TRUE AS new FROM {NEW} "
         f"WHERE email IS NOT NULL UNION ALL SELECT key, email, first_name, last_name, FALSE "
@@ -94,6 +90,56 @@ def link_new_records(
     email = email[email["unique_id_l"].isin(fresh) | email["unique_id_r"].isin(fresh)]
     edges = pd.concat([scored, email.assign(strength=2.0)], ignore_index=True)
     return edges[EDGE_COLUMNS], len(scored)
+
+
+def blocked_pairs(con: duckdb.DuckDBPyConnection, model: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(left, right) positions (`pos`) in SCORED: every pair of a record of NEW (left) and any
+    other record of SCORED that one of the model's blocking rules joins, each pair once."""
+    [(new,)] = con.execute(f"SELECT COUNT(*) FROM {NEW}").fetchall()
+    rules = [r["blocking_rule"] for r in model["blocking_rules_to_generate_predictions"]]
+    hits = " UNION ".join(
+        f"SELECT l.pos AS l, r.pos AS r FROM {SCORED} l JOIN {SCORED} r "
+        f"ON ({rule}) AND l.pos < {new} AND l.pos <> r.pos"
+        for rule in rules
+    )
+    found = con.execute(f"SELECT l, r FROM ({hits}) ORDER BY l, r").fetchnumpy()
+    return found["l"].astype(np.int64), found["r"].astype(np.int64)
+
+
+def score_blocked_pairs(
+    con: duckdb.DuckDBPyConnection, model: dict, threshold: float, excluded: str
+) -> pd.DataFrame:
+    """(unique_id_l, unique_id_r, strength) of every blocked pair new x existing and new x new
+    (each once, smaller key left) whose match probability is at least `threshold`, scored as
+    Splink's predict would score them (features.identity.score_pairs). Creates SCORED from
+    NEW and CANDIDATES; term frequencies as in `term_frequencies`."""
+    # NEW first, then the candidates, each by key, numbered: the warehouse connection does not
+    # preserve insertion order, so a table larger than a row group may be read in any order.
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {SCORED} AS SELECT * FROM (SELECT row_number() OVER "
+        f"(ORDER BY key) - 1 AS pos, * FROM {NEW}) UNION ALL SELECT * FROM (SELECT "
+        f"(SELECT COUNT(*) FROM {NEW}) + row_number() OVER (ORDER BY key) - 1, * "
+        f"EXCLUDE (profile_id) FROM {CANDIDATES})"
+    )
+    tf = term_frequencies(con, excluded, SCORED, tf_columns(model))
+    left, right = blocked_pairs(con, model)
+    if not len(left):
+        return pd.DataFrame(columns=EDGE_COLUMNS)
+    types, table = read_pool(con, SCORED)
+    table = table.sort_by("pos")  # row i is the record at position i
+    types = {c: t for c, t in types.items() if c not in (*OWN_COLUMNS, "pos")}
+    # A new record is the left of the pair, as Splink's predict_between has it; two new
+    # records are scored both ways and the stronger kept (a few levels are not symmetric).
+    probability = score_pairs(model, types, table, left, right, tf)
+    keys = np.asarray(table["key"].to_pylist(), dtype=object)
+    keep = probability >= threshold
+    a, b = keys[left[keep]], keys[right[keep]]
+    edges = pd.DataFrame(
+        {"unique_id_l": np.where(a < b, a, b), "unique_id_r": np.where(a < b, b, a),
+         "strength": probability[keep]}
+    )  # fmt: skip
+    edges = edges.sort_values(EDGE_COLUMNS, ascending=[True, True, False], kind="stable")
+    return edges.drop_duplicates(EDGE_COLUMNS[:2]).reset_index(drop=True)
 
 
 def tf_columns(model: dict) -> list[str]:
@@ -135,43 +181,3 @@ def term_frequencies(
             f'"tf_{column}" FROM base WHERE {q} IN (SELECT {q} FROM {wanted}) GROUP BY {q}'
         ).to_arrow_table()
     return tables
-
-
-def score_new_records(
-    model: dict, new: pa.Table, existing: pa.Table, tf_tables: dict[str, pa.Table], threshold: float
-) -> pd.DataFrame:
-    """(unique_id_l, unique_id_r, strength) of every blocked pair new x existing and new x new
-    (each once, smaller id left) whose match probability is at least `threshold`. `new` and
-    `existing` are Arrow tables of prepared records keyed by `key`, with one schema."""
-    from splink import DuckDBAPI, Linker
-
-    if new.num_rows == 0:
-        return pd.DataFrame(columns=EDGE_COLUMNS)
-    db_api = DuckDBAPI(connection=duckdb.connect())
-    left = db_api.register(_keyed(new), table_name="new_records")
-    # One call instead of predict_within + predict_between: Splink's fixed cost per call (SQL
-    # generation and parsing) is most of its time at this size.
-    right = db_api.register(_keyed(pa.concat_tables([new, existing])), table_name="all_records")
-    # Only the probabilities are read, so Splink need not carry every column through; and the
-    # model was validated by the Splink that trained it. Both save a third of the time.
-    lean = {**model, "retain_matching_columns": False,
-            "retain_intermediate_calculation_columns": False}  # fmt: skip
-    linker = Linker(left, lean, log_level=logging.ERROR, validate_settings=False)
-    for column, table in tf_tables.items():
-        lookup = db_api.register(table, table_name=f"tf_lookup_{column}")
-        linker.table_management.register_term_frequency_lookup(lookup, column)
-    pairs = linker.inference.predict_between(
-        left, right, threshold_match_probability=threshold, warning_mode="never"
-    ).as_pandas_dataframe()
-    ids = pairs[["unique_id_l", "unique_id_r"]]
-    edges = pd.DataFrame(
-        {"unique_id_l": ids.min(axis=1), "unique_id_r": ids.max(axis=1),
-         "strength": pairs["match_probability"]}
-    )  # fmt: skip
-    edges = edges[(edges["unique_id_l"] != edges["unique_id_r"]) & (edges["strength"] >= threshold)]
-    edges = edges.sort_values(EDGE_COLUMNS, ascending=[True, True, False], kind="stable")
-    return edges.drop_duplicates(EDGE_COLUMNS[:2]).reset_index(drop=True)
-
-
-def _keyed(table: pa.Table) -> pa.Table:
-    return table.rename_columns(["unique_id" if n == "key" else n for n in table.schema.names])
