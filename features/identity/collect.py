@@ -128,11 +128,6 @@ def changed_digests_sql(since: int) -> str:
     return f"SELECT {_DIGEST} FROM ({_SQL}) WHERE _load_id > {int(since)}"
 
 
-def save_record_digests(con: duckdb.DuckDBPyConnection) -> None:
-    """Store the digest of every current person record (`identity_record_digests`)."""
-    con.execute(f"CREATE OR REPLACE TABLE identity_record_digests AS {DIGESTS_SQL}")
-
-
 def has_enough_evidence(prepared: pd.DataFrame) -> pd.Series:
     """True where a record can be matched at all: an email or a phone, or a full name with a
     birth date or a place. Anything less stays a singleton profile, flagged as such."""
