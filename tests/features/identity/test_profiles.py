@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from features.identity.clusters import consistent_identifier_edges, constrained_components
 from features.identity.profiles import (
@@ -218,3 +220,49 @@ def test_fast_components_equal_the_edge_by_edge_union() -> None:
         slow = constrained_union(records, edges, trusted, cannot_link=pins)
         assert fast[0].sort_index().equals(slow[0].sort_index())
         assert fast[1] == slow[1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    clustering=st.lists(st.integers(0, 6), min_size=1, max_size=25),
+    previous=st.lists(st.one_of(st.none(), st.integers(0, 5)), min_size=25, max_size=25),
+    orders=st.lists(st.integers(1, 9), min_size=6, max_size=6),
+)
+def test_id_rules_hold_on_any_clustering(clustering, previous, orders) -> None:
+    """Any clustering of keys k0.. against any earlier assignment: one id per cluster, ids of
+    distinct clusters differ, a cluster keeps the oldest unsplit earlier id among its records,
+    and an id not kept is never issued again."""
+    keys = [f"k{i:02d}" for i in range(len(clustering))]
+    now = pd.DataFrame({"key": keys, "cluster_id": [f"c{c}" for c in clustering]})
+    before = pd.DataFrame(
+        [(k, f"prf_{p}") for k, p in zip(keys, previous, strict=False) if p is not None],
+        columns=["key", "profile_id"],
+    )
+    issued = {f"prf_{p}": orders[p] for p in range(6)}
+    known_before = set(issued)
+    out, lineage = assign_profile_ids(now, before, issued)
+    assert out["key"].tolist() == keys
+    per_cluster = now.assign(profile_id=out["profile_id"]).groupby("cluster_id")["profile_id"]
+    assert (per_cluster.nunique() == 1).all()
+    assert per_cluster.first().is_unique
+    earlier = now.merge(before, on="key")
+    clusters_of = earlier.groupby("profile_id")["cluster_id"].nunique()
+    for cluster_id, ids in earlier.groupby("cluster_id")["profile_id"]:
+        whole = [p for p in set(ids) if clusters_of[p] == 1]
+        got = per_cluster.first()[cluster_id]
+        if whole:
+            assert got == min(whole, key=lambda p: (issued[p], p))
+        else:
+            assert got not in known_before
+    split = set(clusters_of[clusters_of > 1].index)
+    assert not split & set(out["profile_id"])
+    # A part of a split profile that lands in a cluster of its own gets a new id, with lineage.
+    for profile_id in split:
+        parts = earlier.loc[earlier["profile_id"] == profile_id, "cluster_id"].unique()
+        fresh = [
+            per_cluster.first()[c] for c in parts if per_cluster.first()[c] not in known_before
+        ]
+        recorded = lineage[
+            (lineage["kind"] == "split") & (lineage["from_profile_id"] == profile_id)
+        ]
+        assert sorted(recorded["to_profile_id"]) == sorted(fresh)
