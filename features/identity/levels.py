@@ -48,11 +48,16 @@ class Pairs:
 
     def right(self, column: str) -> Vector:
         """The candidates' values of `column` and where they are NULL."""
-        if column not in self._decoded:
+        return self._decode(column, self.rows, self._decoded)
+
+    def _decode(self, column: str, rows: np.ndarray, cache: dict[str, Vector]) -> Vector:
+        """Values of `column` at pool rows `rows` and where they are NULL, decoded once into
+        `cache`, then restricted to the current index."""
+        if column not in cache:
             encoded = self.columns[column]
-            codes = encoded.codes[self.rows]
-            self._decoded[column] = encoded.values[codes], codes == encoded.null_code
-        values, null = self._decoded[column]
+            codes = encoded.codes[rows]
+            cache[column] = encoded.values[codes], codes == encoded.null_code
+        values, null = cache[column]
         return values[self.index], null[self.index]
 
     def left(self, column: str) -> Vector:

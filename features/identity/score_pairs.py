@@ -34,12 +34,7 @@ class PairList(Pairs):
 
     def left(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """The left records' values of `column` and where they are NULL."""
-        if column not in self._left:
-            encoded = self.columns[column]
-            codes = encoded.codes[self.left_rows]
-            self._left[column] = encoded.values[codes], codes == encoded.null_code
-        values, null = self._left[column]
-        return values[self.index], null[self.index]
+        return self._decode(column, self.left_rows, self._left)
 
     def frequencies(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         """Term frequencies of the left and of the right records' `column`."""
