@@ -29,24 +29,60 @@ from features.identity.records import prepare_records, user_part
 # golden record's survivorship rules (lower = more trusted).
 SOURCE_TRUST = {"shop_customers": 0, "crm_contacts": 1, "email_subscribers": 2, "orders": 3}
 
-_SQL = """
+# Per source: its name, its record id column, and its person records in the roles' columns.
+_SOURCES = (
+    (
+        "shop_customers",
+        "customer_id",
+        """
 SELECT 'shop_customers' AS source, customer_id AS record_id, first_name, last_name,
        CAST(date_of_birth AS VARCHAR) AS dob, email, phone, postcode, city,
        address_line AS address, COALESCE(updated_at, created_at) AS seen_at, _load_id
-FROM shop_customers
-UNION ALL
+FROM shop_customers WHERE TRUE""",
+    ),
+    (
+        "crm_contacts",
+        "contact_id",
+        """
 SELECT 'crm_contacts', contact_id, first_name, last_name, CAST(date_of_birth AS VARCHAR), email,
        phone, postcode, city, address_line, COALESCE(updated_at, created_at), _load_id
-FROM crm_contacts
-UNION ALL
+FROM crm_contacts WHERE TRUE""",
+    ),
+    (
+        "email_subscribers",
+        "subscriber_id",
+        """
 SELECT 'email_subscribers', subscriber_id, first_name, last_name, NULL, email, NULL, postcode,
        NULL, NULL, subscribed_at, _load_id
-FROM email_subscribers
-UNION ALL
+FROM email_subscribers WHERE TRUE""",
+    ),
+    (
+        "orders",
+        "order_id",
+        """
 SELECT 'orders', order_id, ship_first_name, ship_last_name, NULL, guest_email, NULL,
        ship_postcode, ship_city, ship_address_line, ordered_at, _load_id
-FROM orders WHERE customer_id IS NULL
-"""
+FROM orders WHERE customer_id IS NULL""",
+    ),
+)
+
+
+def _person_records_sql(keys: str | None = None) -> str:
+    """Every source's person records; only those whose key is in table `keys`, if given. The
+    key filter is a semi-join on each table's own id column: filtering the union on the
+    concatenated key would build the key of every record of every table first."""
+    branches = []
+    for source, id_column, sql in _SOURCES:
+        if keys is not None:
+            sql += (
+                f" AND {id_column} IN (SELECT substr(key, {len(source) + 2}) FROM {keys} "
+                f"WHERE starts_with(key, '{source}:'))"
+            )
+        branches.append(sql)
+    return "\nUNION ALL".join(branches)
+
+
+_SQL = _person_records_sql()
 
 
 ROLES = {
@@ -63,9 +99,7 @@ def display_sql(keys: str | None = None) -> str:
         SELECT source, record_id, first_name, last_name, dob AS date_of_birth, email, phone,
                postcode, city, address AS address_line, seen_at,
                source || ':' || record_id AS key
-        FROM ({_SQL}) AS person_records"""
-    if keys is not None:
-        sql += f" WHERE source || ':' || record_id IN (SELECT key FROM {keys})"
+        FROM ({_person_records_sql(keys)}) AS person_records"""
     return sql
 
 

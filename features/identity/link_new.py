@@ -96,14 +96,53 @@ def blocked_pairs(con: duckdb.DuckDBPyConnection, model: dict) -> tuple[np.ndarr
     """(left, right) positions (`pos`) in SCORED: every pair of a record of NEW (left) and any
     other record of SCORED that one of the model's blocking rules joins, each pair once."""
     [(new,)] = con.execute(f"SELECT COUNT(*) FROM {NEW}").fetchall()
-    rules = [r["blocking_rule"] for r in model["blocking_rules_to_generate_predictions"]]
     hits = " UNION ".join(
         f"SELECT l.pos AS l, r.pos AS r FROM {SCORED} l JOIN {SCORED} r "
         f"ON ({rule}) AND l.pos < {new} AND l.pos <> r.pos"
-        for rule in rules
+        for rule in covering_rules(_prediction_rules(model))
     )
     found = con.execute(f"SELECT l, r FROM ({hits}) ORDER BY l, r").fetchnumpy()
     return found["l"].astype(np.int64), found["r"].astype(np.int64)
+
+
+def _prediction_rules(model: dict) -> list[str]:
+    return [r["blocking_rule"] for r in model["blocking_rules_to_generate_predictions"]]
+
+
+def covering_rules(rules: list[str]) -> list[str]:
+    """The rules whose union joins the same pairs as all of `rules`: a rule whose equalities
+    include every equality of another rule only finds pairs that other rule finds (last name
+    and birth date within birth date alone), and is dropped, as are duplicates. A rule that is
+    not a plain conjunction is kept whole."""
+    terms = [_conjuncts(rule) for rule in rules]
+    kept = []
+    for i, mine in enumerate(terms):
+        covered = any(
+            other < mine or (other == mine and j < i)
+            for j, other in enumerate(terms) if j != i
+        )  # fmt: skip
+        if not covered:
+            kept.append(rules[i])
+    return kept
+
+
+def _conjuncts(rule: str) -> frozenset[str]:
+    """The AND-ed terms of a blocking rule, each without its outer parentheses."""
+    if " OR " in rule.upper():
+        return frozenset([rule])
+    return frozenset(_unwrap(term.strip()) for term in rule.split(" AND "))
+
+
+def _unwrap(term: str) -> str:
+    """`term` without parentheses enclosing all of it (not those of '(a) = (b)')."""
+    while term.startswith("(") and term.endswith(")"):
+        depth = 0
+        for position, char in enumerate(term):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0 and position < len(term) - 1:
+                return term
+        term = term[1:-1].strip()
+    return term
 
 
 def score_blocked_pairs(
@@ -111,16 +150,8 @@ def score_blocked_pairs(
 ) -> pd.DataFrame:
     """(unique_id_l, unique_id_r, strength) of every blocked pair new x existing and new x new
     (each once, smaller key left) whose match probability is at least `threshold`, scored as
-    Splink's predict would score them (features.identity.score_pairs). Creates SCORED from
-    NEW and CANDIDATES; term frequencies as in `term_frequencies`."""
-    # NEW first, then the candidates, each by key, numbered: the warehouse connection does not
-    # preserve insertion order, so a table larger than a row group may be read in any order.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {SCORED} AS SELECT * FROM (SELECT row_number() OVER "
-        f"(ORDER BY key) - 1 AS pos, * FROM {NEW}) UNION ALL SELECT * FROM (SELECT "
-        f"(SELECT COUNT(*) FROM {NEW}) + row_number() OVER (ORDER BY key) - 1, * "
-        f"EXCLUDE (profile_id) FROM {CANDIDATES})"
-    )
+    Splink's predict would score them (features.identity.score_pairs), from SCORED (made by
+    `select_candidates`); term frequencies as in `term_frequencies`."""
     tf = term_frequencies(con, excluded, SCORED, tf_columns(model))
     left, right = blocked_pairs(con, model)
     if not len(left):
@@ -154,15 +185,25 @@ def tf_columns(model: dict) -> list[str]:
 
 
 def select_candidates(con: duckdb.DuckDBPyConnection, excluded: str, model: dict) -> None:
-    """Create CANDIDATES: pool records sharing a blocking key of the model (or an email) with a
-    record of NEW, except those whose key is in table `excluded`."""
-    rules = [r["blocking_rule"] for r in model["blocking_rules_to_generate_predictions"]]
-    rules.append('l."email" = r."email"')  # exact-email edges need these even if unblocked
+    """Create SCORED: the records of NEW, then the pool records sharing a blocking key of the
+    model (or an email) with one of them, except those whose key is in table `excluded`; and
+    CANDIDATES, a view of the latter with their profile ids."""
+    rules = covering_rules([*_prediction_rules(model), 'l."email" = r."email"'])
     # Row ids, not keys: deduplicating the hits of every rule is then an integer operation.
     hits = " UNION ".join(f"SELECT r.rowid FROM {NEW} l JOIN {POOL} r ON {rule}" for rule in rules)
+    # NEW first, then the candidates, each by key, numbered (`pos`): the warehouse connection
+    # does not preserve insertion order, so a table larger than a row group may be read in any
+    # order. The pool is copied once, into SCORED; CANDIDATES only reads it back.
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {CANDIDATES} AS SELECT * FROM {POOL} "
-        f"WHERE rowid IN ({hits}) AND key NOT IN (SELECT key FROM {excluded})"
+        f"CREATE OR REPLACE TEMP TABLE {SCORED} AS SELECT * FROM (SELECT row_number() OVER "
+        f"(ORDER BY key) - 1 AS pos, *, NULL::VARCHAR AS profile_id FROM {NEW}) UNION ALL BY NAME "
+        f"SELECT * FROM (SELECT (SELECT COUNT(*) FROM {NEW}) + row_number() OVER (ORDER BY key) "
+        f"- 1 AS pos, * FROM {POOL} WHERE rowid IN ({hits}) "
+        f"AND key NOT IN (SELECT key FROM {excluded}))"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {CANDIDATES} AS SELECT * EXCLUDE (pos) FROM {SCORED} "
+        f"WHERE pos >= (SELECT COUNT(*) FROM {NEW})"
     )
 
 
