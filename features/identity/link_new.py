@@ -212,13 +212,32 @@ def term_frequencies(
 ) -> dict[str, pa.Table]:
     """Splink's tf table per column over the pool (less `excluded`) plus NEW, for the values
     present in table `wanted` only (the records about to be scored)."""
+    if not columns:
+        return {}
+    # Counts over the whole pool, less those of the few excluded records, plus NEW's: the same
+    # integers as counting the pool without the excluded records, without matching every pool
+    # record's key against them once per column.
+    quoted = [f'"{c}"' for c in columns]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE inc_tf_gone AS SELECT {', '.join(quoted)} FROM {POOL} "
+        f"WHERE key IN (SELECT key FROM {excluded})"
+    )
+    counts = ", ".join(
+        f"(SELECT COUNT({q}) FROM {POOL}) - (SELECT COUNT({q}) FROM inc_tf_gone) "
+        f"+ (SELECT COUNT({q}) FROM {NEW})"
+        for q in quoted
+    )
+    [totals] = con.execute(f"SELECT {counts}").fetchall()
     tables = {}
-    for column in columns:
-        q = f'"{column}"'
+    for column, q, total in zip(columns, quoted, totals, strict=True):
+        found = " UNION ALL ".join(
+            f"SELECT {q}, {sign}COUNT(*) AS n FROM {table} WHERE {q} IN (SELECT {q} FROM wanted) "
+            f"GROUP BY {q}"
+            for table, sign in ((POOL, ""), ("inc_tf_gone", "-"), (NEW, ""))
+        )
         tables[column] = con.sql(
-            f"WITH base AS (SELECT {q} FROM {POOL} WHERE key NOT IN (SELECT key FROM {excluded})"
-            f" UNION ALL SELECT {q} FROM {NEW}) "
-            f"SELECT {q}, CAST(COUNT(*) AS DOUBLE) / (SELECT COUNT({q}) FROM base) AS "
-            f'"tf_{column}" FROM base WHERE {q} IN (SELECT {q} FROM {wanted}) GROUP BY {q}'
+            f"WITH wanted AS (SELECT DISTINCT {q} FROM {wanted} WHERE {q} IS NOT NULL) "
+            f'SELECT {q}, CAST(SUM(n) AS DOUBLE) / {int(total)} AS "tf_{column}" '
+            f"FROM ({found}) GROUP BY {q} HAVING SUM(n) > 0"
         ).to_arrow_table()
     return tables
