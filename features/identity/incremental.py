@@ -52,7 +52,7 @@ from features.identity.profiles import (
     build_identity_index,
 )
 from features.identity.resolve import PINS_SQL, ResolveReport, read_load_watermark, resolve_profiles
-from features.identity.stitching import stitch_devices
+from features.identity.stitching import EVIDENCE_TABLE, add_fresh_evidence, stitch_devices
 from features.settings import Settings
 from features.warehouse import warehouse
 
@@ -388,25 +388,17 @@ def _restitch(con: duckdb.DuckDBPyConnection, run_id: int, base: dict) -> int:
         "substr(key, strpos(key, ':') + 1) AS known FROM (SELECT key FROM inc_moved "
         "UNION ALL SELECT key FROM inc_removed)"
     )
-    # Events that claim no known id are no evidence, so they cannot change a link. Loads are
-    # appended in order, so the _load_id branch skips all but the newest row groups.
-    hits = " UNION ALL ".join(
-        f"SELECT {{ids}} FROM {{events}} WHERE {condition}"
-        for condition in (
-            f"_load_id > {int(base['load_watermark'])} AND "
-            "(user_id IS NOT NULL OR subscriber_id IS NOT NULL)",
-            "user_id IN (SELECT known FROM inc_claimers WHERE source = 'shop_customers')",
-            "subscriber_id IN (SELECT known FROM inc_claimers WHERE source = 'email_subscribers')",
-        )
-    )
+    # Events that claim no known id are no evidence, so they cannot change a link. The fresh
+    # events' evidence is read from their own row groups (loads are appended in order); the
+    # claimers' identifiers from the evidence kept by the runs, not from every event.
+    fresh = add_fresh_evidence(con, int(base["load_watermark"]))
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE inc_ids AS WITH "
-        f"web AS ({hits.format(ids='anonymous_id', events='web_events')}), "
-        f"app AS ({hits.format(ids='anonymous_id, device_id', events='app_events')}) "
-        "SELECT 'anonymous_id' AS identifier_type, anonymous_id AS identifier_value FROM web "
-        "WHERE anonymous_id IS NOT NULL UNION SELECT 'anonymous_id', anonymous_id FROM app "
-        "WHERE anonymous_id IS NOT NULL UNION SELECT 'device_id', device_id FROM app "
-        "WHERE device_id IS NOT NULL"
+        "CREATE OR REPLACE TEMP TABLE inc_ids AS SELECT identifier_type, identifier_value "
+        f"FROM {fresh} UNION SELECT identifier_type, identifier_value FROM {EVIDENCE_TABLE} "
+        "WHERE (known_type = 'customer_id' AND known_value IN "
+        "(SELECT known FROM inc_claimers WHERE source = 'shop_customers')) OR "
+        "(known_type = 'subscriber_id' AND known_value IN "
+        "(SELECT known FROM inc_claimers WHERE source = 'email_subscribers'))"
     )
     count = int(con.execute("SELECT COUNT(*) FROM inc_ids").fetchone()[0])
     if not count:
@@ -418,7 +410,8 @@ def _restitch(con: duckdb.DuckDBPyConnection, run_id: int, base: dict) -> int:
     con.execute(f"DELETE FROM anonymous_links t {same}")
     con.execute(f"DELETE FROM stitching_audit t {same}")
     con.execute(f"DELETE FROM identity_index t {same} AND t.identifier_type IN {_ANONYMOUS}")
-    links, audit = stitch_devices(con, scope="inc_ids")  # reads the index written above
+    # Reads the index written above.
+    links, audit = stitch_devices(con, scope="inc_ids", kept_evidence=True)
     _temp(con, "inc_links", links)
     _temp(con, "inc_audit", audit.assign(run_id=run_id))
     con.execute("INSERT INTO anonymous_links BY NAME SELECT * FROM inc_links")

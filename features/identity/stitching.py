@@ -71,17 +71,52 @@ LEFT JOIN (SELECT * FROM identity_index WHERE identifier_type IN ('customer_id',
 """
 
 
-def evidence_sql(scope: str | None = None) -> str:
+def evidence_sql(scope: str | None = None, since: int | None = None) -> str:
     """SQL of the stitching evidence from the events: one row per (cookie or device, known id,
     via) with counts and first/last seen, before any profile is known. With `scope` (a table of
-    identifier_type, identifier_value), for those identifiers only."""
+    identifier_type, identifier_value), for those identifiers only; with `since`, from the
+    events of ingest loads after that load id only."""
     sql = _EVIDENCE_SQL
     for kind in ("anonymous_id", "device_id"):
         only = (
             f"AND {kind} IN (SELECT identifier_value FROM {scope} WHERE identifier_type = '{kind}')"
+            if scope
+            else ""
         )
-        sql = sql.replace(f"/*{kind}*/", only if scope else "")
+        fresh = f"AND _load_id > {int(since)}" if since is not None else ""
+        sql = sql.replace(f"/*{kind}*/", f"{only} {fresh}")
     return sql
+
+
+# The evidence of every event, kept between runs so that an incremental run reads the claims of
+# the identifiers it re-stitches from it instead of scanning every event (events are only ever
+# appended; erasure drops the table, and the next run builds it again from the events left).
+# Rows are partial sums: one per (identifier, known id, via) and load batch, summed on reading.
+EVIDENCE_TABLE = "stitching_evidence"
+_SCOPED_EVIDENCE_SQL = f"""
+SELECT identifier_type, identifier_value, known_type, via, MIN(first_seen_at) AS first_seen_at,
+       MAX(last_seen_at) AS last_seen_at, CAST(SUM(evidence) AS BIGINT) AS evidence,
+       known_value, junk_identifier, junk_known
+FROM {EVIDENCE_TABLE} SEMI JOIN {{scope}} USING (identifier_type, identifier_value)
+GROUP BY identifier_type, identifier_value, known_type, via, known_value, junk_identifier,
+         junk_known
+"""
+
+
+def add_fresh_evidence(con: duckdb.DuckDBPyConnection, since: int) -> str:
+    """Add the evidence of the events loaded after load `since` to EVIDENCE_TABLE (built from
+    every event if it is missing) and return the name of a temp table holding that fresh
+    evidence alone."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE fresh_evidence AS {evidence_sql(since=since)}")
+    [(kept,)] = con.execute(
+        f"SELECT COUNT(*) FROM duckdb_tables() WHERE table_name = '{EVIDENCE_TABLE}' "
+        "AND NOT temporary"
+    ).fetchall()
+    if kept:
+        con.execute(f"INSERT INTO {EVIDENCE_TABLE} SELECT * FROM fresh_evidence")
+    else:
+        con.execute(f"CREATE TABLE {EVIDENCE_TABLE} AS {evidence_sql()}")
+    return "fresh_evidence"
 
 
 _RULES_SQL = """
@@ -138,15 +173,23 @@ def _build_claims(
 
 
 def stitch_devices(
-    con: duckdb.DuckDBPyConnection, scope: str | None = None
+    con: duckdb.DuckDBPyConnection, scope: str | None = None, *, kept_evidence: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (links, audit) from the events in the warehouse and the current identity index;
-    with `scope` (a table of identifier_type, identifier_value), for those identifiers only.
+    with `scope` (a table of identifier_type, identifier_value), for those identifiers only,
+    their claims read from EVIDENCE_TABLE if `kept_evidence`, else from the events.
 
     links: identifier_type, identifier_value, profile_id, evidence, first/last_seen_at, via.
     audit: identifier_type, identifier_value, rule, profiles, evidence.
     """
-    _build_claims(con, scope)
+    if kept_evidence and scope:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE scope_evidence AS "
+            + _SCOPED_EVIDENCE_SQL.format(scope=scope)
+        )
+        _build_claims(con, scope, "scope_evidence")
+    else:
+        _build_claims(con, scope)
     links, audit = con.execute(_LINKS_SQL).df(), con.execute(_AUDIT_SQL).df()
     con.execute("DROP TABLE stitch_claims")
     return links, audit
@@ -155,11 +198,16 @@ def stitch_devices(
 def write_stitching(
     con: duckdb.DuckDBPyConnection, run_id: int, evidence: str | None = None
 ) -> tuple[int, int]:
-    """Replace `anonymous_links` and `stitching_audit` from the current index, and add the
-    linked identifiers to `identity_index`; all in SQL, inside the caller's transaction.
+    """Replace `anonymous_links`, `stitching_audit` and EVIDENCE_TABLE from the current index and
+    the events, and add the linked identifiers to `identity_index`; all in SQL, inside the
+    caller's transaction.
     `evidence` names a table or view of `evidence_sql()`, if it was computed beforehand.
     Returns (linked identifiers, refused identifiers)."""
     _build_claims(con, None, evidence)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {EVIDENCE_TABLE} AS "
+        + (f"SELECT * FROM {evidence}" if evidence else evidence_sql())
+    )
     con.execute(f"CREATE OR REPLACE TABLE anonymous_links AS {_LINKS_SQL}")
     con.execute(
         f"CREATE OR REPLACE TABLE stitching_audit AS SELECT *, {int(run_id)} AS run_id"

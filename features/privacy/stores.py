@@ -15,6 +15,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from features.identity.stitching import EVIDENCE_TABLE
+
 KINDS = ("customer_id", "contact_id", "subscriber_id", "order_id", "email", "phone",
          "anonymous_id", "device_id", "profile_id", "record_key")  # fmt: skip
 
@@ -125,6 +127,16 @@ def delete_warehouse(con: duckdb.DuckDBPyConnection, person: Person) -> dict[str
                 counts[table] = con.execute(f"DELETE FROM {table} WHERE {where}").fetchone()[0]
         if "quarantine" in tables:
             counts["quarantine"] = _delete_quarantine(con, person)
+        if EVIDENCE_TABLE in tables:
+            # A summary of events: an event erased for one of its identifiers also counted
+            # towards the row of its other identifier, which the person's values may not name.
+            # Dropped whole; the next resolve run builds it again from the events left.
+            counts[EVIDENCE_TABLE] = con.execute(
+                f"SELECT COUNT(*) FROM {EVIDENCE_TABLE} WHERE identifier_value IN "
+                "(SELECT value FROM erase_values) "
+                "OR known_value IN (SELECT value FROM erase_values)"
+            ).fetchall()[0][0]
+            con.execute(f"DROP TABLE {EVIDENCE_TABLE}")
         con.execute("DROP TABLE erase_values")
         con.commit()
     except Exception:

@@ -19,6 +19,7 @@ import pytest
 from features.identity.evaluate import evaluate_clusters
 from features.identity.incremental import resolve_incremental
 from features.identity.resolve import evaluate_against_truth, resolve_profiles
+from features.identity.stitching import EVIDENCE_TABLE, evidence_sql
 from features.identity.unmerge import unmerge_record
 from features.ingest import ingest_folder
 from features.settings import load_settings
@@ -84,6 +85,17 @@ def _assert_consistent(home: Path) -> None:
     }
     found = {name: query_warehouse(home, sql)[0][0] for name, sql in checks.items()}
     assert not any(found.values()), found
+    # The evidence kept for the next incremental run sums to the evidence of every event.
+    group = "identifier_type, identifier_value, known_type, via, known_value"
+    kept = (
+        f"SELECT {group}, MIN(first_seen_at), MAX(last_seen_at), SUM(evidence) "
+        f"FROM {EVIDENCE_TABLE} GROUP BY ALL"
+    )
+    events = f"SELECT {group}, first_seen_at, last_seen_at, evidence FROM ({evidence_sql()})"
+    differ = (
+        f"SELECT COUNT(*) FROM (({kept}) EXCEPT ({events}) UNION ALL (({events}) EXCEPT ({kept})))"
+    )
+    assert query_warehouse(home, differ) == [(0,)]
 
 
 def _assignments(home: Path) -> pd.DataFrame:
@@ -331,6 +343,29 @@ def test_new_events_whose_claims_are_all_refused_are_audited(copy_of_incremental
     audit = dict(query_warehouse(home, "SELECT identifier_value, rule FROM stitching_audit"))
     assert audit["x_device"] == audit["x_cookie"] == "blocked_value"  # user id '0' is junk
     _assert_consistent(home)
+
+
+@pytest.mark.slow
+def test_evidence_dropped_by_an_erasure_is_rebuilt_with_the_same_links(copy_of_incremental):
+    home = copy_of_incremental
+    events = EVENTS + "x_e2,x_cookie_2,x_device_2,0,identify,,ios,2025-05-01T10:00:00Z\n"
+    ingest_folder(load_settings(home=home), _write(home.parent / "more", "app_events.csv", events))
+    kept = home.parent / "kept"
+    shutil.copytree(home, kept)
+    with duckdb.connect(str(home / "warehouse.duckdb")) as con:
+        con.execute(f"DROP TABLE {EVIDENCE_TABLE}")  # as an erasure leaves it
+    reports = [resolve_incremental(load_settings(home=h)) for h in (home, kept)]
+    assert reports[0].incremental["restitched_identifiers"] == 2
+    assert reports[1].incremental["restitched_identifiers"] == 2
+    for table in ("anonymous_links", "stitching_audit"):
+        sql = (
+            f"SELECT * EXCLUDE (run_id) FROM {table}"
+            if table == "stitching_audit"
+            else (f"SELECT * FROM {table}")
+        )
+        assert sorted(query_warehouse(home, sql)) == sorted(query_warehouse(kept, sql)), table
+    _assert_consistent(home)
+    _assert_consistent(kept)
 
 
 @pytest.mark.slow
