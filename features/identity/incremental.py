@@ -114,6 +114,11 @@ def resolve_incremental(settings: Settings, *, max_delta: float = MAX_DELTA) -> 
     """Link new and changed records into the existing profiles (see module docstring)."""
     started = time.perf_counter()
     with warehouse(settings) as con:
+        # The run deletes and appends a few rows in big tables; compacting the row groups they
+        # leave (the checkpoint's vacuum, DuckDB's default) rewrites whole row groups of those
+        # tables and cost more than the rest of the write at a million records. The space is
+        # reclaimed by the next full run, which rewrites every identity table.
+        con.execute("SET max_vacuum_tasks = 0")
         con.execute(PINS_SQL)
         base, reason = _read_base(con)
         if base is not None:
