@@ -38,6 +38,7 @@ import pandas as pd
 from features.errors import ContractError
 from features.identity.clusters import RELIABLE_BELOW, constrained_components
 from features.identity.collect import KEYS_SQL, changed_digests_sql, read_display_records
+from features.identity.issued import IssuedIds
 from features.identity.link_new import (
     CANDIDATES,
     NEW,
@@ -178,15 +179,6 @@ def _temp(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> Non
     con.unregister("inc_frame")
 
 
-class _Issued(dict):
-    """Issued profile id -> issue order, 0 for an id never issued. With a default, pandas maps
-    the scope's few profile ids through it one by one instead of first turning every id ever
-    issued into a Series (most of assign_profile_ids' time otherwise)."""
-
-    def __missing__(self, profile_id: str) -> int:
-        return 0
-
-
 @dataclass
 class _Relinked:
     """What re-linking the loose records produced, ready to be written."""
@@ -216,9 +208,7 @@ def _relink(con, settings: Settings, base: dict, clock: _Clock) -> _Relinked:
         "SELECT key, profile_id FROM identity_records WHERE profile_id IS NOT NULL AND key IN "
         "(SELECT key FROM inc_loose UNION ALL SELECT key FROM inc_affected_keys)"
     ).df()
-    issued_now = con.execute("SELECT profile_id, issue_order FROM profile_ids_issued").fetchnumpy()
-    issued = _Issued(zip(issued_now["profile_id"], issued_now["issue_order"].tolist(), strict=True))
-    known_before = len(issued)
+    issued = IssuedIds(con, previous["profile_id"], clusters["cluster_id"])
     mapping, lineage = assign_profile_ids(clusters, previous, issued)
     clock.lap("cluster")
     records = pd.concat(
@@ -235,7 +225,7 @@ def _relink(con, settings: Settings, base: dict, clock: _Clock) -> _Relinked:
     ).fetchall()  # fmt: skip
     return _Relinked(
         records, profiles, lineage,
-        pd.DataFrame(list(issued.items())[known_before:], columns=["profile_id", "issue_order"]),
+        pd.DataFrame(list(issued.new.items()), columns=["profile_id", "issue_order"]),
         before.loc[before["profile_id"] != before["before"], ["key"]],
         {"candidates": candidates, "affected_profiles": affected, "scored_edges": scored,
          "email_edges": len(edges) - scored, "refused_unions": refused,

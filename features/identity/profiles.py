@@ -18,22 +18,22 @@ that has an address.
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Container, MutableMapping
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from features.identity.collect import SOURCE_TRUST
+from features.identity.issued import candidate_id
 
 
-def _new_id(seed_key: str, issued: set[str]) -> str:
+def _new_id(seed_key: str, issued: Container[str], fresh: set[str]) -> str:
     attempt = 0
     while True:
-        text = seed_key if attempt == 0 else f"{seed_key}#{attempt}"
-        candidate = "prf_" + hashlib.sha1(text.encode()).hexdigest()[:16]
-        if candidate not in issued:
-            issued.add(candidate)
+        candidate = candidate_id(seed_key, attempt)
+        if candidate not in issued and candidate not in fresh:
+            fresh.add(candidate)
             return candidate
         attempt += 1
 
@@ -49,13 +49,14 @@ def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def assign_profile_ids(
-    clusters: pd.DataFrame, previous: pd.DataFrame | None, issued: dict[str, int]
+    clusters: pd.DataFrame, previous: pd.DataFrame | None, issued: MutableMapping[str, int]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Give each cluster a profile id by the rules above.
 
     `clusters`: key, cluster_id. `previous`: key, profile_id of the last run (or None).
     `issued`: every profile id ever issued -> the run it was first issued in (updated in place
-    with new ids, issue order = len(issued)). Returns (key -> profile_id, lineage rows).
+    with new ids, issue order = len(issued)); a dict, or an IssuedIds that reads only the ids
+    asked about (features.identity.issued). Returns (key -> profile_id, lineage rows).
     """
     # Integer codes instead of strings: a million keys through pandas string joins, groupbys
     # and sorts cost seconds. Codes of sorted uniques order as the strings do.
@@ -91,12 +92,13 @@ def assign_profile_ids(
     origins: dict[int, list[str]] = {}
     for c, p in zip(pair_cluster[~keep], pair_profile[~keep], strict=True):
         origins.setdefault(int(c), []).append(profile_ids[p])
-    taken = set(issued)
+    fresh: set[str] = set()
     for c in np.flatnonzero(keeper < 0):  # in the clusters' string order
-        new = _new_id(cluster_ids[c], taken)
+        new = _new_id(cluster_ids[c], issued, fresh)
         chosen[c] = new
         lineage += [("split", origin, new) for origin in origins.get(int(c), [])]
-    for profile_id in sorted(set(chosen.tolist()) - set(issued)):
+    kept = {p for p in set(chosen.tolist()) - fresh if p not in issued}  # not issued before
+    for profile_id in sorted(fresh | kept):
         issued[profile_id] = len(issued) + 1
     out = pd.DataFrame({"key": clusters["key"].to_numpy(), "profile_id": chosen[cluster_codes]})
     return out, pd.DataFrame(lineage, columns=["kind", "from_profile_id", "to_profile_id"])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from features.identity.clusters import consistent_identifier_edges, constrained_components
+from features.identity.issued import IssuedIds, candidate_id
 from features.identity.profiles import (
     assign_profile_ids,
     build_golden_records,
@@ -266,3 +268,35 @@ def test_id_rules_hold_on_any_clustering(clustering, previous, orders) -> None:
             (lineage["kind"] == "split") & (lineage["from_profile_id"] == profile_id)
         ]
         assert sorted(recorded["to_profile_id"]) == sorted(fresh)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    clustering=st.lists(st.integers(0, 6), min_size=1, max_size=20),
+    previous=st.lists(st.one_of(st.none(), st.integers(0, 5)), min_size=20, max_size=20),
+    taken=st.lists(st.integers(0, 6), max_size=4),
+)
+def test_ids_read_from_the_warehouse_equal_ids_from_a_dict(clustering, previous, taken) -> None:
+    """IssuedIds (what an incremental run passes) names every cluster as a dict of every id
+    ever issued does, also when new ids collide with issued ones (`taken`: clusters whose
+    first and second candidate ids were issued before)."""
+    keys = [f"k{i:02d}" for i in range(len(clustering))]
+    now = pd.DataFrame({"key": keys, "cluster_id": [f"c{c}" for c in clustering]})
+    before = pd.DataFrame(
+        [(k, f"prf_{p}") for k, p in zip(keys, previous, strict=False) if p is not None],
+        columns=["key", "profile_id"],
+    )
+    issued = {f"prf_{p}": p + 1 for p in range(6)}
+    for c in taken:
+        for attempt in (0, 1):
+            issued.setdefault(candidate_id(f"c{c}", attempt), len(issued) + 1)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE profile_ids_issued (profile_id VARCHAR, issue_order BIGINT)")
+    con.executemany("INSERT INTO profile_ids_issued VALUES (?, ?)", list(issued.items()))
+    from_db = IssuedIds(con, before["profile_id"], now["cluster_id"])
+    count = len(issued)
+    expected = assign_profile_ids(now, before, issued)
+    got = assign_profile_ids(now, before, from_db)
+    pd.testing.assert_frame_equal(got[0], expected[0])
+    pd.testing.assert_frame_equal(got[1], expected[1])
+    assert from_db.new == dict(list(issued.items())[count:])
