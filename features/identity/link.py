@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from features.errors import ContractError, EmptyInputError
-from features.identity.collect import names_from_emails
+from features.identity.buyers import names_from_emails
 from features.identity.pipeline import cluster_tables
 from features.identity.records import match_columns, prepare_records
 

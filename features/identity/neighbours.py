@@ -24,7 +24,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from features.identity.collect import ROLES, attribute_buyer_names, display_sql, names_from_emails
+from features.identity.buyers import attribute_buyer_names, names_from_emails
+from features.identity.collect import ROLES, display_sql
 from features.identity.records import prepare_records
 from features.normalize import normalise_identifier
 

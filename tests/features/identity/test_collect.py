@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from features.identity.collect import attribute_buyer_names, mentions
+from features.identity.buyers import attribute_buyer_names, mentions
 from features.identity.records import prepare_records
 
 ROLES = {"record_id": "record_id", "first_name": "first_name", "last_name": "last_name",
@@ -137,14 +137,14 @@ def test_a_gift_order_takes_the_housemate_its_email_spells():
     ],
 )
 def test_an_email_user_part_is_split_with_the_datas_own_names(user, expected):
-    from features.identity.collect import split_user_part
+    from features.identity.buyers import split_user_part
 
     firsts, lasts = {"veronica", "ann", "anne"}, {"wilcox", "marie", "emarie"}
     assert split_user_part(user, firsts, lasts) == expected
 
 
 def test_a_record_with_only_an_email_gets_the_name_its_email_spells():
-    from features.identity.collect import names_from_emails
+    from features.identity.buyers import names_from_emails
 
     prepared = {
         "shop_customers": _prepare(
@@ -169,7 +169,7 @@ def test_a_record_with_only_an_email_gets_the_name_its_email_spells():
 
 
 def test_a_given_name_without_a_surname_gets_the_surname_its_email_spells_beside_it():
-    from features.identity.collect import names_from_emails
+    from features.identity.buyers import names_from_emails
 
     prepared = {
         "shop_customers": _prepare([("c1", "Travis", "Bradley", "tb@cox.net")], "shop"),
