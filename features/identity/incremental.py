@@ -36,8 +36,9 @@ import duckdb
 import pandas as pd
 
 from features.errors import ContractError
+from features.identity.changes import find_changes, read_base_run
 from features.identity.clusters import RELIABLE_BELOW, constrained_components
-from features.identity.collect import KEYS_SQL, changed_digests_sql, read_display_records
+from features.identity.collect import read_display_records
 from features.identity.issued import IssuedIds
 from features.identity.link_new import (
     CANDIDATES,
@@ -63,54 +64,6 @@ UNTRUSTED_NAME_SOURCES = frozenset({"orders"})  # as in resolve: a shipping name
 _ANONYMOUS = "('anonymous_id', 'device_id')"
 
 
-def _find_delta(con: duckdb.DuckDBPyConnection, watermark: int) -> tuple[int, int, int]:
-    """Temp tables of the records to re-link, from the records loaded after `watermark`; returns
-    (current records, new or changed, removed). Only the few fresh rows are keyed and joined:
-    removals and detached records are looked for among all records only if counts show some
-    (a record can only be new if it was loaded since, and every other current record is one
-    of identity_records)."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE inc_current AS {changed_digests_sql(watermark)}")
-    # New or changed: no stored digest, or another one.
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE inc_changed AS SELECT c.key, r.key IS NULL AS is_new "
-        "FROM (SELECT c.key FROM inc_current c ANTI JOIN identity_record_digests d "
-        "ON d.key = c.key AND d.digest = c.digest) c LEFT JOIN identity_records r USING (key)"
-    )
-    counts = " + ".join(
-        f"(SELECT COUNT(*) FROM {table})"
-        for table in ("shop_customers", "crm_contacts", "email_subscribers")
-    )  # the tables of KEYS_SQL, without building the keys
-    total, new, known, detached = con.execute(
-        f"SELECT {counts} + (SELECT COUNT(*) FROM orders WHERE customer_id IS NULL), "
-        "(SELECT COUNT(*) FILTER (WHERE is_new) FROM inc_changed), COUNT(*), "
-        "COUNT(*) FILTER (WHERE profile_id IS NULL) FROM identity_records"
-    ).fetchone()
-    current = f"SELECT key FROM ({KEYS_SQL.format(where='TRUE')})"
-    removed = (
-        f"SELECT key FROM identity_records ANTI JOIN ({current}) USING (key)"
-        if known - (total - new) else "SELECT key FROM identity_records LIMIT 0"
-    )  # fmt: skip
-    con.execute(f"CREATE OR REPLACE TEMP TABLE inc_removed AS {removed}")
-    if detached:  # by an interrupted unmerge: re-linked, if the record is still there
-        con.execute(
-            "INSERT INTO inc_changed SELECT key, FALSE FROM identity_records WHERE profile_id "
-            f"IS NULL AND key IN ({current}) AND key NOT IN (SELECT key FROM inc_changed)"
-        )
-    for sql in (
-        "CREATE OR REPLACE TEMP TABLE inc_loose AS SELECT key FROM inc_changed UNION SELECT key "
-        "FROM identity_records WHERE profile_id IN (SELECT profile_id FROM identity_records "
-        "WHERE key IN (SELECT key FROM inc_changed UNION ALL SELECT key FROM inc_removed)) "
-        "AND key NOT IN (SELECT key FROM inc_removed)",
-        "CREATE OR REPLACE TEMP TABLE inc_excluded AS "
-        "SELECT key FROM inc_loose UNION SELECT key FROM inc_removed",
-    ):
-        con.execute(sql)
-    changed, removed_count = con.execute(
-        "SELECT (SELECT COUNT(*) FROM inc_changed), (SELECT COUNT(*) FROM inc_removed)"
-    ).fetchone()
-    return total, changed, removed_count
-
-
 def resolve_incremental(settings: Settings, *, max_delta: float = MAX_DELTA) -> ResolveReport:
     """Link new and changed records into the existing profiles (see module docstring)."""
     started = time.perf_counter()
@@ -121,9 +74,9 @@ def resolve_incremental(settings: Settings, *, max_delta: float = MAX_DELTA) -> 
         # reclaimed by the next full run, which rewrites every identity table.
         con.execute("SET max_vacuum_tasks = 0")
         con.execute(PINS_SQL)
-        base, reason = _read_base(con)
+        base, reason = read_base_run(con)
         if base is not None:
-            total, changed, removed = _find_delta(con, base["load_watermark"])
+            total, changed, removed = find_changes(con, base["load_watermark"])
             if total == 0:
                 raise ContractError("no known-person records in the warehouse")
             if changed + removed <= max_delta * total:
@@ -140,24 +93,6 @@ def resolve_incremental(settings: Settings, *, max_delta: float = MAX_DELTA) -> 
         )
     log.info("resolve run %d: %s", report.run_id, report.note)
     return report
-
-
-def _read_base(con: duckdb.DuckDBPyConnection) -> tuple[dict | None, str]:
-    """(the last full run's report with the last run's watermark, '') or (None, why not)."""
-    tables = {r[0] for r in con.execute("SHOW TABLES").fetchall()}
-    if not {"identity_runs", POOL} <= tables:
-        return None, "no previous run"
-    reports = [json.loads(r) for (r,) in con.execute(
-        "SELECT report FROM identity_runs WHERE report IS NOT NULL ORDER BY run_id DESC"
-    ).fetchall()]  # fmt: skip
-    full = next((r for r in reports if r.get("mode", "full") == "full"), None)
-    if full is None:
-        return None, "no previous full run"
-    if reports[0].get("load_watermark") is None or "identity_record_digests" not in tables:
-        return None, "the last run predates incremental support"
-    if not Path(full["model_path"]).exists():
-        return None, f"the model file of run {full['run_id']} is missing"
-    return {**full, "load_watermark": reports[0]["load_watermark"]}, ""
 
 
 class _Clock:
