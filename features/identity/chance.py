@@ -30,9 +30,9 @@ log = logging.getLogger("cdp.identity")
 # instead (Splink's own min_count_per_level for stopping its sampling early).
 MIN_SAMPLED = 100
 # Pairs of one block measured at most (whole groups sampled by a seeded hash past that).
-BLOCK_PAIRS = 500_000
+BLOCK_PAIRS = 300_000
 # Random pairs drawn to measure how often a comparison is null (common: a precise share).
-NULL_PAIRS = 200_000
+NULL_PAIRS = 100_000
 
 
 @dataclass(frozen=True)
