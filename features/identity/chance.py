@@ -147,13 +147,18 @@ def _all_pairs(con, table: str, link_only: bool) -> float:
     return float(total * (total - 1) / 2)
 
 
+def _gamma_sql(comparison) -> str:
+    """Splink's own CASE expression of the comparison's levels, without its alias."""
+    return comparison._case_statement.removesuffix(f" as {comparison._gamma_column_name}")
+
+
 def _level_counts(
     con, table: str, comparison, blocks: list[tuple[str, ...]], columns: list[str], *,
     link_only: bool, seed: int,
 ) -> dict[int, float]:  # fmt: skip
     """Estimated pairs of each level among pairs in any of `blocks` (in order, no overlap)."""
     totals: dict[int, float] = {}
-    case = comparison._case_statement.rsplit(" as ", 1)[0]  # Splink's own gamma SQL
+    case = _gamma_sql(comparison)
     for k, block in enumerate(blocks):
         pairs = _block_pairs(con, table, block, link_only)
         if pairs == 0:
@@ -195,8 +200,7 @@ def _null_shares(con, table: str, comparisons: list, columns: list[str], *, link
                 f"WHERE {key} % 1000000 < {cut})")  # fmt: skip
 
     nulls = ", ".join(
-        f"AVG(CASE WHEN ({c._case_statement.rsplit(' as ', 1)[0]}) = -1 THEN 1 ELSE 0 END)"
-        for c in comparisons
+        f"AVG(CASE WHEN ({_gamma_sql(c)}) = -1 THEN 1 ELSE 0 END)" for c in comparisons
     )
     row = con.execute(
         f"WITH pairs AS (SELECT {_pair_select(columns)} FROM {side(0)} AS l "

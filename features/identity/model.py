@@ -357,7 +357,8 @@ class IdentityModel:
     blocking rule (a rule generating more than this many comparisons per record is dropped:
     it blocks on something too common to be discriminating), `threshold` to fix the
     clustering threshold instead of choosing it, and `memory_limit` / `temp_directory` for
-    Splink's DuckDB (None: DuckDB's defaults).
+    Splink's DuckDB (None: DuckDB's defaults). After `fit`, `rare_levels_` lists the levels
+    whose u was counted within their blocks rather than sampled (features.identity.chance).
     """
 
     def __init__(
