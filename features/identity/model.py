@@ -19,6 +19,8 @@ import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 
+from features.identity.chance import count_rare_levels
+
 log = logging.getLogger("cdp.identity")
 
 # Roles a person record may carry, as columns of the table handed to the model.
@@ -218,9 +220,10 @@ def _zero_m_as_unobserved():
     """During EM, treat a level whose m comes out exactly 0 as not observed among matches.
 
     On small data a level can be seen only in pairs whose match probability underflows to 0
-    (a 200-person world's first/last-name swaps, say); Splink 5 then refuses m = 0.0 with a
-    ValueError and the whole run fails. Not observed is what such an estimate means: Splink
-    leaves that level's m unset (weight 0) and warns, as it does for a level it never saw.
+    (a 200-person world's first/last-name swaps, say); Splink 5 then refuses m = 0.0, or any m
+    below 1e-300, with a ValueError and the whole run fails. Not observed is what such an
+    estimate means: Splink leaves that level's m unset (weight 0) and warns, as it does for a
+    level it never saw.
     """
     from splink.internals import expectation_maximisation as em
 
@@ -228,7 +231,8 @@ def _zero_m_as_unobserved():
 
     def populate(fixed, level, column, lookup):
         entry = lookup.get(column, {}).get(level.comparison_vector_value)
-        if entry is not None and entry.get("m_probability") == 0:
+        m = entry.get("m_probability") if entry is not None else None
+        if isinstance(m, float | int) and m < 1e-300:  # 0, or a subnormal Splink refuses
             trimmed = {k: v for k, v in entry.items() if k != "m_probability"}
             lookup = {**lookup, column: {**lookup[column],
                                          level.comparison_vector_value: trimmed}}  # fmt: skip
@@ -353,7 +357,8 @@ class IdentityModel:
     blocking rule (a rule generating more than this many comparisons per record is dropped:
     it blocks on something too common to be discriminating), `threshold` to fix the
     clustering threshold instead of choosing it, and `memory_limit` / `temp_directory` for
-    Splink's DuckDB (None: DuckDB's defaults).
+    Splink's DuckDB (None: DuckDB's defaults). After `fit`, `rare_levels_` lists the levels
+    whose u was counted within their blocks rather than sampled (features.identity.chance).
     """
 
     def __init__(
@@ -431,6 +436,15 @@ class IdentityModel:
             _deterministic_rules(self.columns_, self.extras), recall=0.8
         )
         training.estimate_u_using_random_sampling(max_pairs=self.max_pairs_u, seed=self.seed)
+        # Levels the random sample barely sees (same surname and address, same email) would
+        # swing by ten bits with one sighting more or less: counted within their blocks.
+        self.rare_levels_ = count_rare_levels(
+            self.linker_,
+            self.con_,
+            [(name, t.physical_name) for name, t in zip(tables, registered, strict=True)],
+            max_pairs=self.max_pairs_u,
+            seed=self.seed,
+        )
         with _zero_m_as_unobserved():
             for rule in _em_rules(self.columns_, self.extras):
                 # EM needs enough pairs to see matches and non-matches, not all of them: past
