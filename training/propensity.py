@@ -46,7 +46,7 @@ class PropensityParams:
     learning_rate: float = 0.02
     num_leaves: int = 4
     min_child_samples: int = 200
-    max_trees: int = 1000
+    max_trees: int = 500
     early_stopping_rounds: int = 100
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
@@ -73,7 +73,7 @@ class Propensity:
     every_days: int = 30
     min_positives: int = 50
     isotonic_min_positives: int = 200
-    calibration_folds: int = 3
+    calibration_folds: int = 2
     params: PropensityParams = field(default_factory=PropensityParams)
     seed: int = 42
 
