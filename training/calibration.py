@@ -1,7 +1,8 @@
 """Turning raw propensity scores into probabilities.
 
 Two maps, both monotone: Platt scaling (a logistic regression on the logit of the raw score, two
-parameters, no ties) and isotonic regression (a step function, flexible, needs many buyers).
+parameters, no ties) and centred isotonic regression (a monotone curve through the steps of
+isotonic regression, flexible, needs many buyers).
 `choose_calibrator` picks one by an inner time split: each is fitted on the rows of the older
 snapshots and scored (Brier) on the newest snapshot's rows; the winner is refitted on every row.
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
+import pandas as pd
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -37,13 +39,29 @@ class Calibrator:
         if method == "isotonic":
             self.model = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
             self.model.fit(raw, labels)
+            self.centres_ = _block_centres(np.asarray(raw, dtype=float), self.model)
         else:
             self.model = LogisticRegression().fit(logit(raw)[:, None], labels)
 
     def __call__(self, raw: np.ndarray) -> np.ndarray:
         if self.method == "isotonic":
-            return self.model.predict(raw)
+            centres = getattr(self, "centres_", None)  # None: pickled before centring
+            if centres is None:
+                return self.model.predict(raw)
+            return np.interp(np.asarray(raw, dtype=float), *centres)
         return self.model.predict_proba(logit(raw)[:, None])[:, 1]
+
+
+def _block_centres(raw: np.ndarray, model) -> tuple[np.ndarray, np.ndarray]:
+    """Centred isotonic regression (Oron and Flournoy, 2017): one point per constant block of
+    the fitted step function, at the block's mean raw score, joined by straight lines. The map
+    stays monotone and calibrated but increases strictly between the first and the last block,
+    so scores the trees rank apart are no longer tied (ties cost ROC-AUC: two customers in one
+    step are ordered at random)."""
+    fitted = model.predict(raw)
+    order = np.argsort(raw, kind="stable")
+    steps = pd.Series(raw[order]).groupby(fitted[order], sort=True).mean()
+    return steps.to_numpy(), steps.index.to_numpy(dtype=float)
 
 
 def choose_calibrator(

@@ -68,7 +68,7 @@ class PropensityLgbConfig(_Strict):
     learning_rate: float = Field(0.02, gt=0, le=1)
     num_leaves: int = Field(4, ge=2, le=1024)
     min_child_samples: int = Field(200, ge=1)
-    max_trees: int = Field(1000, ge=1, le=10000)
+    max_trees: int = Field(500, ge=1, le=10000)
     early_stopping_rounds: int = Field(100, ge=1)
     feature_fraction: float = Field(0.8, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
@@ -84,7 +84,7 @@ class PropensityConfig(_Strict):
     min_positives: int = Field(50, ge=1)
     isotonic_min_positives: int = Field(200, ge=1)
     calibration_folds: int = Field(
-        3, ge=0, le=20,
+        2, ge=0, le=20,
         description="Folds (by customer) of the out-of-fold scores that calibrate, pooled over "
         "every snapshot; 0: calibrate on the newest snapshot alone.",
     )  # fmt: skip
