@@ -70,8 +70,9 @@ def phase_splink(world: Path, home: Path, seed: int) -> dict:
     for source, frame in prepared.items():
         frames.append(frame.assign(record_id=source + ":" + frame["record_id"]))
     records = pd.concat(frames, ignore_index=True)
-    # Splink's defaults where we differ: EM trains on every blocked pair.
-    model = IdentityModel(seed=seed, max_pairs_em=None)
+    # Splink's defaults where we differ: EM trains on every blocked pair, and every level's u
+    # comes from the random sample (no counting of rare levels within their blocks).
+    model = IdentityModel(seed=seed, max_pairs_em=None, count_rare=False)
     model.fit({"records": records}, match_columns(records))
     predictions = model.predict()
     threshold = model.choose_threshold(predictions)

@@ -16,9 +16,10 @@ import pyarrow as pa
 class BackgroundQueries:
     """Run `queries` (name -> SQL) one after another on a cursor of `con`, in a thread.
 
-    `result(name)` waits for the thread and returns that query's rows as an Arrow table; an
-    error in the thread is raised there. The cursor is a connection of its own to the same
-    database, so the caller's connection stays free for its own statements meanwhile.
+    `result(name)` waits for the thread and returns that query's rows as an Arrow table (None
+    for a statement, such as a CREATE TABLE); an error in the thread is raised there. The cursor
+    is a connection of its own to the same database, so the caller's connection stays free for
+    its own statements meanwhile.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, queries: dict[str, str]) -> None:
@@ -34,13 +35,14 @@ class BackgroundQueries:
         try:
             self._cursor.execute("SET enable_progress_bar = false")
             for name, sql in queries.items():
-                self._results[name] = self._cursor.sql(sql).to_arrow_table()
+                relation = self._cursor.sql(sql)  # None for a statement (CREATE TABLE ...)
+                self._results[name] = None if relation is None else relation.to_arrow_table()
         except BaseException as exc:  # re-raised in the caller's thread by result()
             self._error = exc
         finally:
             self._cursor.close()
 
-    def result(self, name: str) -> pa.Table:
+    def result(self, name: str) -> pa.Table | None:
         """The rows of query `name` (waits for the thread; each result can be taken once)."""
         self._thread.join()
         if self._error is not None:

@@ -357,8 +357,10 @@ class IdentityModel:
     blocking rule (a rule generating more than this many comparisons per record is dropped:
     it blocks on something too common to be discriminating), `threshold` to fix the
     clustering threshold instead of choosing it, and `memory_limit` / `temp_directory` for
-    Splink's DuckDB (None: DuckDB's defaults). After `fit`, `rare_levels_` lists the levels
-    whose u was counted within their blocks rather than sampled (features.identity.chance).
+    Splink's DuckDB (None: DuckDB's defaults), and `count_rare` (False: u of every level
+    from Splink's random sample alone, as plain Splink has it). After `fit`, `rare_levels_`
+    lists the levels whose u was counted within their blocks rather than sampled
+    (features.identity.chance).
     """
 
     def __init__(
@@ -373,6 +375,7 @@ class IdentityModel:
         threshold: float | None = None,
         memory_limit: str | None = None,
         temp_directory: str | None = None,
+        count_rare: bool = True,
     ) -> None:
         self.link_type = link_type
         self.extras = extras
@@ -383,6 +386,7 @@ class IdentityModel:
         self.threshold = threshold
         self.memory_limit = memory_limit
         self.temp_directory = temp_directory
+        self.count_rare = count_rare
 
     def fit(
         self, tables: dict[str, pd.DataFrame], columns: set[str], *, threads: int | None = None
@@ -438,13 +442,15 @@ class IdentityModel:
         training.estimate_u_using_random_sampling(max_pairs=self.max_pairs_u, seed=self.seed)
         # Levels the random sample barely sees (same surname and address, same email) would
         # swing by ten bits with one sighting more or less: counted within their blocks.
-        self.rare_levels_ = count_rare_levels(
-            self.linker_,
-            self.con_,
-            [(name, t.physical_name) for name, t in zip(tables, registered, strict=True)],
-            max_pairs=self.max_pairs_u,
-            seed=self.seed,
-        )
+        self.rare_levels_ = []
+        if self.count_rare:
+            self.rare_levels_ = count_rare_levels(
+                self.linker_,
+                self.con_,
+                [(name, t.physical_name) for name, t in zip(tables, registered, strict=True)],
+                max_pairs=self.max_pairs_u,
+                seed=self.seed,
+            )
         with _zero_m_as_unobserved():
             for rule in _em_rules(self.columns_, self.extras):
                 # EM needs enough pairs to see matches and non-matches, not all of them: past

@@ -29,13 +29,14 @@ from features.identity.collect import (
 from features.identity.pipeline import Clustering, cluster_tables
 from features.identity.profiles import assign_profile_ids, golden_records_sql, identity_index_sql
 from features.identity.records import match_columns
-from features.identity.stitching import evidence_sql, write_stitching
+from features.identity.stitching import STAGED_EVIDENCE, stage_evidence_sql, write_stitching
 from features.identity.tracking import log_identity_run, open_identity_experiment
 from features.settings import Settings
 from features.stopwatch import Stopwatch, release_freed_memory
 from features.warehouse import warehouse
 
 log = logging.getLogger("cdp.identity")
+STAGED_DIGESTS = "identity_record_digests_next"
 
 _STATE_SQL = (
     "CREATE TABLE IF NOT EXISTS identity_records (key VARCHAR, source VARCHAR, record_id VARCHAR,"
@@ -93,11 +94,20 @@ def resolve_profiles(settings: Settings) -> ResolveReport:
     with warehouse(settings) as con:
         for sql in (*_STATE_SQL, PINS_SQL):
             con.execute(sql)
-        # Stitching evidence and record digests need no profiles: read them on the second core
-        # while the records are prepared in Python.
-        background = BackgroundQueries(con, {"evidence": evidence_sql(), "digests": DIGESTS_SQL})
+        # Stitching evidence and record digests need no profiles: written to staging tables on
+        # the second core while the records are prepared in Python, renamed in the write.
+        background = BackgroundQueries(
+            con,
+            {"evidence": stage_evidence_sql(),
+             "digests": f"CREATE OR REPLACE TABLE {STAGED_DIGESTS} AS {DIGESTS_SQL}"},
+        )  # fmt: skip
         try:
             report = _resolve(settings, con, background, started, started_at)
+        except BaseException:
+            background.wait()
+            for table in (STAGED_EVIDENCE, STAGED_DIGESTS):  # derived data: never left behind
+                con.execute(f"DROP TABLE IF EXISTS {table}")
+            raise
         finally:
             background.wait()
     log.info("resolve run %d: %d records -> %d profiles", report.run_id, report.records,
@@ -259,14 +269,13 @@ def _write(
             "CREATE OR REPLACE TABLE identity_index AS " + identity_index_sql("resolved_records")
         )
         # Stitching reads the index just written, in the same transaction.
-        con.register("stitch_evidence_now", background.result("evidence"))
-        linked, refused = write_stitching(con, run_id, evidence="stitch_evidence_now")
-        con.unregister("stitch_evidence_now")
+        background.result("evidence")
+        linked, refused = write_stitching(con, run_id, evidence=STAGED_EVIDENCE)
         report.stitched_identifiers, report.refused_identifiers = linked, refused
         # What the next incremental run compares against.
-        con.register("digests_now", background.result("digests"))
-        con.execute("CREATE OR REPLACE TABLE identity_record_digests AS SELECT * FROM digests_now")
-        con.unregister("digests_now")
+        background.result("digests")
+        con.execute("DROP TABLE IF EXISTS identity_record_digests")
+        con.execute(f"ALTER TABLE {STAGED_DIGESTS} RENAME TO identity_record_digests")
         if len(lineage):
             con.register("lineage_now", lineage)
             con.execute("INSERT INTO profile_lineage SELECT * FROM lineage_now")

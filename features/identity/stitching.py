@@ -103,6 +103,16 @@ GROUP BY identifier_type, identifier_value, known_type, via, known_value, junk_i
 """
 
 
+STAGED_EVIDENCE = f"{EVIDENCE_TABLE}_next"
+
+
+def stage_evidence_sql() -> str:
+    """SQL writing every event's evidence to STAGED_EVIDENCE, outside the run's transaction
+    (a full run does it on its second core while records are prepared); `write_stitching`
+    then makes it EVIDENCE_TABLE by a rename."""
+    return f"CREATE OR REPLACE TABLE {STAGED_EVIDENCE} AS {evidence_sql()}"
+
+
 def add_fresh_evidence(con: duckdb.DuckDBPyConnection, since: int) -> str:
     """Add the evidence of the events loaded after load `since` to EVIDENCE_TABLE (built from
     every event if it is missing) and return the name of a temp table holding that fresh
@@ -201,13 +211,14 @@ def write_stitching(
     """Replace `anonymous_links`, `stitching_audit` and EVIDENCE_TABLE from the current index and
     the events, and add the linked identifiers to `identity_index`; all in SQL, inside the
     caller's transaction.
-    `evidence` names a table or view of `evidence_sql()`, if it was computed beforehand.
-    Returns (linked identifiers, refused identifiers)."""
+    `evidence` names a table holding `evidence_sql()`'s rows, if it was written beforehand
+    (`stage_evidence_sql`); it becomes EVIDENCE_TABLE. Returns (linked, refused identifiers)."""
     _build_claims(con, None, evidence)
-    con.execute(
-        f"CREATE OR REPLACE TABLE {EVIDENCE_TABLE} AS "
-        + (f"SELECT * FROM {evidence}" if evidence else evidence_sql())
-    )
+    if evidence:
+        con.execute(f"DROP TABLE IF EXISTS {EVIDENCE_TABLE}")
+        con.execute(f"ALTER TABLE {evidence} RENAME TO {EVIDENCE_TABLE}")
+    else:
+        con.execute(f"CREATE OR REPLACE TABLE {EVIDENCE_TABLE} AS {evidence_sql()}")
     con.execute(f"CREATE OR REPLACE TABLE anonymous_links AS {_LINKS_SQL}")
     con.execute(
         f"CREATE OR REPLACE TABLE stitching_audit AS SELECT *, {int(run_id)} AS run_id"
