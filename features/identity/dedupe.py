@@ -33,7 +33,7 @@ def collapse_identical(
     _, first = np.unique(groups_by_id, return_index=True)  # first occurrence = smallest id
     smallest = np.empty(len(first), dtype=np.int64)
     smallest[groups_by_id[first]] = by_id[first]
-    representative = ids[smallest[group]] if len(ids) else ids
-    mapping = pd.Series(representative, index=ids)
-    kept = records[ids == representative]
+    chosen = smallest[group] if len(ids) else np.zeros(0, dtype=np.int64)
+    mapping = pd.Series(ids[chosen], index=ids)
+    kept = records[chosen == np.arange(len(ids))]  # rows, not id strings, compared
     return kept.reset_index(drop=True), mapping

@@ -111,25 +111,25 @@ def prepare_records(
         last = last if last is not None else split[1]
     for role, values in (("first_name", first), ("last_name", last)):
         out[role] = (
-            _map_unique(normalise_name(values), canonical_name) if values is not None else None
+            _per_distinct(values, normalise_name, canonical_name) if values is not None else None
         )
-    out["first_name_aliases"] = [
-        list(name_aliases(n)) if isinstance(n, str) else None for n in out["first_name"]
-    ]
-    out["dob"] = parse_dates(column("dob")) if "dob" in roles else pd.NaT
+    out["first_name_aliases"] = _per_distinct(
+        pd.Series(out["first_name"], dtype=object), None, lambda n: list(name_aliases(n))
+    )
+    out["dob"] = _per_distinct(column("dob"), parse_dates) if "dob" in roles else pd.NaT
     if "email" in roles:
-        out["email"] = _map_unique(normalise_email(column("email")), canonical_email)
+        out["email"] = _per_distinct(column("email"), normalise_email, canonical_email)
         out["email_user"] = user_part(out["email"])
     if "phone" in roles:
         phones = column("phone")
         phones = phones if phones_in_e164 else normalise_phone(phones, phone_region)
-        out["phone"] = _map_unique(phones, canonical_phone)
+        out["phone"] = _per_distinct(phones, None, canonical_phone)
     if "postcode" in roles:
-        out["postcode"] = normalise_postcode(column("postcode")).str.replace(" ", "").to_numpy()
+        out["postcode"] = _per_distinct(column("postcode"), _postcode_form)
     if "city" in roles:
-        out["city"] = _map_unique(normalise_text(column("city")), canonical_name)
+        out["city"] = _per_distinct(column("city"), normalise_text, canonical_name)
     if "address" in roles:
-        out["address"] = _map_unique(normalise_text(column("address")), canonical_address)
+        out["address"] = _per_distinct(column("address"), normalise_text, canonical_address)
     if "gender" in roles:
         out["gender"] = normalise_text(column("gender")).str.lower().map(_GENDERS).to_numpy()
     for extra in extras:
@@ -177,11 +177,24 @@ def parse_dates(values: pd.Series) -> pd.Series:
     return parsed.dt.date.to_numpy()
 
 
-def _map_unique(values: pd.Series, function) -> np.ndarray:
-    """Apply a per-value Python function once per distinct value."""
-    uniques = values.dropna().unique()
-    mapping = {v: function(str(v)) for v in uniques}
-    return values.map(mapping).to_numpy(dtype=object)
+def _per_distinct(values: pd.Series, normalise=None, function=None) -> np.ndarray:
+    """`function(normalise(values))` computed once per distinct value and spread back to every
+    row (missing stays None). Both are elementwise, so this equals running them on the whole
+    column; names, places and even emails repeat, and the string work is the cost."""
+    codes, uniques = pd.factorize(values)
+    distinct = pd.Series(uniques, dtype=values.dtype)
+    if normalise is not None:
+        distinct = normalise(distinct)
+    if function is not None:
+        done = [function(str(v)) if isinstance(v, str) else None for v in distinct.to_numpy()]
+    else:
+        done = list(np.asarray(distinct, dtype=object))
+    return np.array([*done, None], dtype=object)[codes]  # code -1 (missing) takes the None
+
+
+def _postcode_form(postcodes: pd.Series) -> pd.Series:
+    """Postcodes as ingest normalises them, spaces removed ('SW1A 1AA' -> 'SW1A1AA')."""
+    return normalise_postcode(postcodes).str.replace(" ", "")
 
 
 def prepare_one(record: dict[str, object], *, phone_region: str = "US") -> dict[str, object]:
