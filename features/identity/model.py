@@ -463,12 +463,13 @@ class IdentityModel:
 
     def _choose_blocking(self, tables: list, rules: list, n_records: int) -> list[BlockingChoice]:
         budget = max(self.comparisons_per_record * n_records, 10_000)
-        # One rule at a time: its own count, not what it adds to the others.
-        return [
-            BlockingChoice(rule, own, own <= budget)
-            for rule in rules
-            for own in [count_rule_pairs(self.con_, tables, rule, self.link_type == "link_only")]
-        ]
+        choices = []
+        for rule in rules:  # one rule at a time: its own count, not what it adds to the others
+            own = count_rule_pairs(self.con_, tables, rule, self.link_type == "link_only")
+            choices.append(BlockingChoice(rule, own, own <= budget))
+            log.debug("blocking rule %s: %d comparisons, %s (budget %d)", " AND ".join(rule),
+                      own, "kept" if own <= budget else "dropped", budget)  # fmt: skip
+        return choices
 
     def save_charts(self, folder) -> dict[str, object]:
         """Match-weight and m/u charts as self-contained HTML (JavaScript inlined, no network)."""
