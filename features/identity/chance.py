@@ -122,19 +122,31 @@ def _pair_filter(link_only: bool) -> str:
 
 def _block_pairs(con, table: str, block: tuple[str, ...], link_only: bool) -> float:
     """How many pairs agree on every column of `block` (exactly, from group sizes)."""
-    keys = ", ".join(f'"{c}"' for c in block)
+    return float(count_block_pairs(con, table, [f'"{c}"' for c in block], link_only))
+
+
+def count_block_pairs(
+    con, rows: str, keys: list[str], link_only: bool, dataset: str = "source_dataset"
+) -> int:
+    """How many pairs of `rows` (a table, or a query in parentheses) agree on every one of
+    `keys` (columns or SQL expressions; a missing value agrees with nothing), from group sizes:
+    the sum of n(n-1)/2 per block, no pairs built. `link_only` counts only pairs whose
+    `dataset` values differ."""
+    named = ", ".join(f"k{i}" for i in range(len(keys)))
+    select = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
+    present = " AND ".join(f"k{i} IS NOT NULL" for i in range(len(keys)))
+    keyed = f"(SELECT {select}, {dataset} AS dataset FROM {rows}) AS keyed WHERE {present}"
     if link_only:
         sql = (
-            f"SELECT SUM(n * n - sq) / 2 FROM (SELECT SUM(k) AS n, SUM(k * k) AS sq FROM "
-            f"(SELECT {keys}, source_dataset, COUNT(*) AS k FROM {table} "
-            f"WHERE {_not_null_sql(block)} GROUP BY ALL) GROUP BY {keys})"
+            f"SELECT SUM(n * n - sq) / 2 FROM (SELECT SUM(k) AS n, SUM(k * k) AS sq FROM"
+            f" (SELECT {named}, dataset, COUNT(*) AS k FROM {keyed} GROUP BY ALL) GROUP BY {named})"
         )
     else:
         sql = (
-            f"SELECT SUM(n * (n - 1)) / 2 FROM (SELECT COUNT(*) AS n FROM {table} "
-            f"WHERE {_not_null_sql(block)} GROUP BY {keys})"
+            f"SELECT SUM(n * (n - 1)) / 2 FROM (SELECT COUNT(*) AS n FROM {keyed} GROUP BY {named})"
         )
-    return float(con.execute(sql).fetchone()[0] or 0)
+    [(pairs,)] = con.execute(sql).fetchall()
+    return int(pairs or 0)
 
 
 def _all_pairs(con, table: str, link_only: bool) -> float:

@@ -18,7 +18,7 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from features.identity.chance import count_rare_levels
+from features.identity.chance import count_block_pairs, count_rare_levels
 
 log = logging.getLogger("cdp.identity")
 
@@ -532,28 +532,15 @@ def expected_f1_threshold(hist: pd.DataFrame) -> float:
 def count_rule_pairs(con, tables: list, rule: tuple[str, ...], link_only: bool) -> int:
     """How many pairs blocking rule `rule` generates on the registered `tables`: exactly the
     count of Splink's `count_comparisons_from_blocking_rules` at a sample proportion of 1, but
-    from group sizes (sum of n(n-1)/2 per block) instead of by joining, which at a million
-    records costs a few seconds per rule. `link_only` counts only pairs across tables."""
+    from group sizes instead of by joining, which at a million records costs a few seconds per
+    rule. `link_only` counts only pairs across tables."""
     keys = [f'"{c}"' if c.isidentifier() else c for c in rule]  # a column or an expression
-    named = ", ".join(f"k{i}" for i in range(len(keys)))
-    select = ", ".join(f"{k} AS k{i}" for i, k in enumerate(keys))
+    select = ", ".join(f"{k} AS key_{i}" for i, k in enumerate(keys))
     rows = " UNION ALL ".join(
-        f"SELECT {i} AS dataset, {select} FROM {t.physical_name}" for i, t in enumerate(tables)
+        f"SELECT {i} AS source_dataset, {select} FROM {t.physical_name}"
+        for i, t in enumerate(tables)
     )
-    present = " AND ".join(f"k{i} IS NOT NULL" for i in range(len(keys)))
-    if link_only:
-        sql = (
-            f"SELECT SUM(n * n - sq) / 2 FROM (SELECT SUM(k) AS n, SUM(k * k) AS sq FROM"
-            f" (SELECT {named}, dataset, COUNT(*) AS k FROM ({rows}) WHERE {present}"
-            f" GROUP BY ALL) GROUP BY {named})"
-        )
-    else:
-        sql = (
-            f"SELECT SUM(n * (n - 1)) / 2 FROM (SELECT COUNT(*) AS n FROM ({rows})"
-            f" WHERE {present} GROUP BY {named})"
-        )
-    [(pairs,)] = con.execute(sql).fetchall()
-    return int(pairs or 0)
+    return count_block_pairs(con, f"({rows})", [f"key_{i}" for i in range(len(keys))], link_only)
 
 
 def _deterministic_rules(columns: set[str], extras: tuple[str, ...]) -> list:
