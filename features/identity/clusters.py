@@ -11,6 +11,8 @@ family address, and is left to the probabilistic model.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -242,15 +244,40 @@ def constrained_union(
     return pd.Series(ids[roots], index=ids), refused
 
 
+@dataclass
+class Graph:
+    """Records and edges as integer positions into `ids`, the sorted distinct record ids: how
+    a full run hands its million keys over (coded in the warehouse, features.identity.
+    pipeline), instead of as strings to be hashed and sorted again."""
+
+    ids: np.ndarray
+    record_at: np.ndarray  # position in `ids` of each row of the records
+    left: np.ndarray
+    right: np.ndarray
+    strength: np.ndarray
+
+    @classmethod
+    def from_frames(cls, records: pd.DataFrame, edges: pd.DataFrame) -> Graph:
+        """Code `records` (record_id) and `edges` (unique_id_l, unique_id_r, strength)."""
+        ids = np.sort(pd.unique(records["record_id"]))
+        position = pd.Index(ids)
+        return cls(
+            ids, position.get_indexer(records["record_id"]),
+            position.get_indexer(edges["unique_id_l"]),
+            position.get_indexer(edges["unique_id_r"]), edges["strength"].to_numpy(),
+        )  # fmt: skip
+
+
 def constrained_components(
     records: pd.DataFrame,
-    edges: pd.DataFrame,
+    edges: pd.DataFrame | None,
     trusted_names: pd.Series | None = None,
     *,
     check_names: bool = True,
     check_dates: bool = True,
     cannot_link: dict[str, set[str]] | None = None,
     groups: pd.Series | None = None,
+    graph: Graph | None = None,
 ) -> tuple[pd.Series, int]:
     """`constrained_union`, with the same result, at the cost of plain connected components.
 
@@ -258,45 +285,58 @@ def constrained_components(
     two different birth dates or a pinned record; every other component (nearly all) is taken
     whole. The edge-by-edge union runs on the rest only, with the same edge order. With
     `groups` (an incremental run's small scope) the edge-by-edge union runs on everything.
+    `graph`, if given, holds the records' ids and the edges already coded (`edges` unused).
     """
     if groups is not None:
         return constrained_union(
             records, edges, trusted_names, check_names=check_names, check_dates=check_dates,
             cannot_link=cannot_link, groups=groups,
         )  # fmt: skip
-    ids = np.sort(pd.unique(records["record_id"]))
-    position = pd.Index(ids)
-    left = position.get_indexer(edges["unique_id_l"])
-    right = position.get_indexer(edges["unique_id_r"])
-    graph = coo_matrix((np.ones(len(left)), (left, right)), shape=(len(ids), len(ids)))
-    _, component = connected_components(graph, directed=False)
-    of_record = component[position.get_indexer(records["record_id"])]
+    graph = graph if graph is not None else Graph.from_frames(records, edges)
+    ids, left, right, of_record = graph.ids, graph.left, graph.right, graph.record_at
+    matrix = coo_matrix((np.ones(len(left)), (left, right)), shape=(len(ids), len(ids)))
+    _, component = connected_components(matrix, directed=False)
+    component_of = component[of_record]
     trusted = trusted_names if trusted_names is not None else pd.Series(True, index=records.index)
-    facts = pd.DataFrame({"component": of_record})
     complex_parts = np.zeros(component.max() + 1 if len(component) else 0, dtype=bool)
     if check_names and "first_name" in records.columns:
-        last = records["last_name"] if "last_name" in records.columns else None
         own = records["first_name"].where(trusted.to_numpy())
-        names = own + "|" + (last.fillna("") if last is not None else "")
-        counts = facts.assign(name=names.to_numpy()).groupby("component")["name"].nunique()
-        complex_parts[counts.index[counts > 1]] = True
+        last = records["last_name"].fillna("") if "last_name" in records.columns else None
+        complex_parts |= _several_values(component_of, own, last, len(complex_parts))
     if check_dates and "dob" in records.columns:
-        counts = facts.assign(dob=records["dob"].to_numpy()).groupby("component")["dob"].nunique()
-        complex_parts[counts.index[counts > 1]] = True
+        complex_parts |= _several_values(component_of, records["dob"], None, len(complex_parts))
     pinned = set(cannot_link or {}) | set().union(*(cannot_link or {}).values())
-    pinned_at = position.get_indexer(list(pinned))
+    pinned_at = pd.Index(ids).get_indexer(list(pinned)) if pinned else np.zeros(0, dtype=int)
     complex_parts[component[pinned_at[pinned_at >= 0]]] = True
     # Whole components: the smallest id, as the union-find (which keeps the smaller root) gives.
-    first = pd.Series(np.arange(len(ids))).groupby(component).transform("min").to_numpy()
-    result = pd.Series(ids[first], index=ids)
+    # (labels run 0.. with none missing, and ids are sorted: a label's first is its smallest)
+    _, smallest = np.unique(component, return_index=True)
+    result = pd.Series(ids[smallest[component]], index=ids)
     hard = complex_parts[component]
     refused = 0
     if hard.any():
-        inside = complex_parts[of_record]
-        hard_edges = edges[hard[left]]
+        inside = complex_parts[component_of]
+        on = hard[left]
+        hard_edges = pd.DataFrame({"unique_id_l": ids[left[on]], "unique_id_r": ids[right[on]],
+                                   "strength": graph.strength[on]})  # fmt: skip
         part, refused = constrained_union(
             records[inside], hard_edges, trusted[inside], check_names=check_names,
             check_dates=check_dates, cannot_link=cannot_link,
         )  # fmt: skip
         result.loc[part.index] = part.to_numpy()
     return result, refused
+
+
+def _several_values(
+    component: np.ndarray, values: pd.Series, second: pd.Series | None, parts: int
+) -> np.ndarray:
+    """Per component, whether its records hold two or more distinct non-null values (pairs of
+    values, with `second`, null only where the first value is)."""
+    codes, _ = pd.factorize(values)
+    if second is not None:
+        second_codes, second_uniques = pd.factorize(second)
+        codes = np.where(codes >= 0, codes * (len(second_uniques) + 1) + second_codes + 1, -1)
+    held = codes >= 0
+    codes = pd.factorize(codes[held])[0].astype(np.int64)  # below the row count: no overflow
+    distinct = np.unique(component[held].astype(np.int64) * (len(codes) + 1) + codes)
+    return np.bincount(distinct // (len(codes) + 1), minlength=parts) > 1

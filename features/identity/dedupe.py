@@ -36,4 +36,5 @@ def collapse_identical(
     chosen = smallest[group] if len(ids) else np.zeros(0, dtype=np.int64)
     mapping = pd.Series(ids[chosen], index=ids)
     kept = records[chosen == np.arange(len(ids))]  # rows, not id strings, compared
-    return kept.reset_index(drop=True), mapping
+    kept.index = pd.RangeIndex(len(kept))  # in place: reset_index copied a million rows again
+    return kept, mapping

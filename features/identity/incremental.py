@@ -48,12 +48,9 @@ from features.identity.link_new import (
     stage_new_records,
 )
 from features.identity.pipeline import KEY_SEPARATOR
-from features.identity.profiles import (
-    assign_profile_ids,
-    build_golden_records,
-    build_identity_index,
-)
+from features.identity.profiles import build_golden_records, build_identity_index
 from features.identity.resolve import PINS_SQL, ResolveReport, read_load_watermark, resolve_profiles
+from features.identity.stable_ids import assign_profile_ids
 from features.identity.stitching import EVIDENCE_TABLE, add_fresh_evidence, stitch_devices
 from features.settings import Settings
 from features.warehouse import warehouse

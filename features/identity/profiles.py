@@ -1,14 +1,6 @@
 """Unified profiles: stable ids, golden records by survivorship, and the identity index.
 
-Stable ids (rules, applied to a new clustering given the previous run's record -> profile map):
-- a cluster whose known records all had profile P keeps P; new records joining P keep P;
-- a cluster joining records of several previous profiles keeps the oldest (first issued, then
-  smallest id); the others are recorded as merged into it;
-- a previous profile whose records now sit in several clusters is split: none of its parts
-  keeps its id, each gets a new one, recorded as split from it;
-- a cluster of only new records gets a new id.
-New ids are a hash of the cluster's smallest record key, so a first run on the same data always
-issues the same ids; an id once issued is never reused for another profile.
+Stable ids: features.identity.stable_ids.
 
 Golden record (per attribute): names and phone from the most trusted source (shop, CRM,
 subscriber, guest order), most recent first; email the most frequent, most recent on ties; date
@@ -18,90 +10,10 @@ that has an address.
 
 from __future__ import annotations
 
-from collections.abc import Container, MutableMapping
-
 import duckdb
-import numpy as np
 import pandas as pd
 
 from features.identity.collect import SOURCE_TRUST
-from features.identity.issued import candidate_id
-
-
-def _new_id(seed_key: str, issued: Container[str], fresh: set[str]) -> str:
-    attempt = 0
-    while True:
-        candidate = candidate_id(seed_key, attempt)
-        if candidate not in issued and candidate not in fresh:
-            fresh.add(candidate)
-            return candidate
-        attempt += 1
-
-
-def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """pd.factorize(values, sort=True), sorting only the distinct values (values not null)."""
-    codes, uniques = pd.factorize(values)
-    uniques = np.asarray(uniques, dtype=object)
-    order = np.argsort(uniques, kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank[codes], uniques[order]
-
-
-def assign_profile_ids(
-    clusters: pd.DataFrame, previous: pd.DataFrame | None, issued: MutableMapping[str, int]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Give each cluster a profile id by the rules above.
-
-    `clusters`: key, cluster_id. `previous`: key, profile_id of the last run (or None).
-    `issued`: every profile id ever issued -> the run it was first issued in (updated in place
-    with new ids, issue order = len(issued)); a dict, or an IssuedIds that reads only the ids
-    asked about (features.identity.issued). Returns (key -> profile_id, lineage rows).
-    """
-    # Integer codes instead of strings: a million keys through pandas string joins, groupbys
-    # and sorts cost seconds. Codes of sorted uniques order as the strings do.
-    cluster_codes, cluster_ids = _sorted_codes(clusters["cluster_id"])
-    profile_of_key = np.full(len(clusters), -1, dtype=np.int64)
-    profile_ids = np.array([], dtype=object)
-    if previous is not None and len(previous):
-        codes, profile_ids = _sorted_codes(previous["profile_id"])
-        at = pd.Index(previous["key"]).get_indexer(clusters["key"])
-        profile_of_key = np.where(at >= 0, codes[at], -1)
-    profile_ids = np.asarray(profile_ids, dtype=object)
-    width = max(len(profile_ids), 1)
-    has = profile_of_key >= 0
-    pairs = np.unique(cluster_codes[has].astype(np.int64) * width + profile_of_key[has])
-    pair_cluster, pair_profile = pairs // width, pairs % width  # sorted by cluster, profile
-    split = np.bincount(pair_profile, minlength=len(profile_ids)) > 1
-    keep = ~split[pair_profile]
-    kept_cluster, kept_profile = pair_cluster[keep], pair_profile[keep]
-    order = np.array([issued.get(p, 0) for p in profile_ids], dtype=np.float64)
-    by = np.lexsort((kept_profile, order[kept_profile], kept_cluster))
-    kept_cluster, kept_profile = kept_cluster[by], kept_profile[by]
-    first = np.ones(len(kept_cluster), dtype=bool)
-    first[1:] = kept_cluster[1:] != kept_cluster[:-1]
-    keeper = np.full(len(cluster_ids), -1, dtype=np.int64)
-    keeper[kept_cluster[first]] = kept_profile[first]
-    merged = ~first  # each kept profile sits in one cluster: not its keeper means merged into it
-    lineage = [
-        ("merged", profile_ids[p], profile_ids[keeper[c]])
-        for c, p in zip(kept_cluster[merged], kept_profile[merged], strict=True)
-    ]
-    chosen = np.empty(len(cluster_ids), dtype=object)
-    chosen[keeper >= 0] = profile_ids[keeper[keeper >= 0]]
-    origins: dict[int, list[str]] = {}
-    for c, p in zip(pair_cluster[~keep], pair_profile[~keep], strict=True):
-        origins.setdefault(int(c), []).append(profile_ids[p])
-    fresh: set[str] = set()
-    for c in np.flatnonzero(keeper < 0):  # in the clusters' string order
-        new = _new_id(cluster_ids[c], issued, fresh)
-        chosen[c] = new
-        lineage += [("split", origin, new) for origin in origins.get(int(c), [])]
-    kept = {p for p in set(chosen.tolist()) - fresh if p not in issued}  # not issued before
-    for profile_id in sorted(fresh | kept):
-        issued[profile_id] = len(issued) + 1
-    out = pd.DataFrame({"key": clusters["key"].to_numpy(), "profile_id": chosen[cluster_codes]})
-    return out, pd.DataFrame(lineage, columns=["kind", "from_profile_id", "to_profile_id"])
 
 
 def golden_records_sql(table: str) -> str:

@@ -27,8 +27,9 @@ from features.identity.collect import (
     has_enough_evidence,
 )
 from features.identity.pipeline import Clustering, cluster_tables
-from features.identity.profiles import assign_profile_ids, golden_records_sql, identity_index_sql
+from features.identity.profiles import golden_records_sql, identity_index_sql
 from features.identity.records import match_columns
+from features.identity.stable_ids import assign_profile_ids_sql
 from features.identity.stitching import STAGED_EVIDENCE, stage_evidence_sql, write_stitching
 from features.identity.tracking import log_identity_run, open_identity_experiment
 from features.settings import Settings
@@ -163,23 +164,33 @@ def _resolve(
     )  # fmt: skip
     clustering.assignments = None  # the write's DuckDB buffers would stack on top of it
     release_freed_memory()
-    previous = con.execute(
-        "SELECT key, profile_id FROM identity_records WHERE profile_id IS NOT NULL"
-    ).df()  # a detached (unmerged) record counts as new
-    issued = dict(con.execute("SELECT profile_id, issue_order FROM profile_ids_issued").fetchall())
-    known_before = set(issued)
-    mapping, lineage = assign_profile_ids(clusters, previous, issued)
+    # Keys, clusters and previous profiles are joined in the warehouse (stable_ids): a
+    # million string keys through pandas cost seconds. A detached (unmerged) record counts
+    # as new.
+    con.register("clusters_now", clusters)
+    con.register("loners_now", pd.DataFrame({"key": pd.Series(loners, dtype=object)}))
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE resolved_clusters AS SELECT key, cluster_id, "
+        "key IN (SELECT key FROM loners_now) AS low_evidence FROM clusters_now"
+    )
+    con.unregister("clusters_now")
+    con.unregister("loners_now")
+    del clusters
+    lineage, issued_now = assign_profile_ids_sql(con, "resolved_clusters")
     # The display records with their profiles, as a DuckDB table: golden records, index
     # and identity_records are read from it in SQL rather than from pandas objects.
-    con.register("mapping_now", mapping.assign(low_evidence=mapping["key"].isin(set(loners))))
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE resolved_records AS SELECT d.*, m.profile_id,"
-        f" m.low_evidence FROM ({display_sql()}) AS d JOIN mapping_now AS m USING (key)"
+        "CREATE OR REPLACE TEMP TABLE resolved_records AS SELECT d.*, p.profile_id,"
+        f" c.low_evidence FROM ({display_sql()}) AS d JOIN resolved_clusters AS c USING (key)"
+        " JOIN profile_of_cluster AS p USING (cluster_id)"
     )
-    con.unregister("mapping_now")
-    records, profiles = len(mapping), int(mapping["profile_id"].nunique())
+    (records, profiles), = con.execute(
+        "SELECT (SELECT COUNT(*) FROM resolved_clusters), (SELECT COUNT(*) FROM profile_of_cluster)"
+    ).fetchall()  # fmt: skip
+    for table in ("resolved_clusters", "profile_of_cluster", "ids_clusters", "ids_previous"):
+        con.execute(f"DROP TABLE {table}")
     low_evidence = len(loners)
-    del mapping, clusters, previous, loners
+    del loners
     release_freed_memory()
     watch.lap("profiles")
     model_path = settings.home / "identity" / f"splink_model_run{run_id}.json"
@@ -200,10 +211,9 @@ def _resolve(
         load_watermark=read_load_watermark(con),
     )
     new_ids = pd.DataFrame(
-        [(p, order, run_id) for p, order in issued.items() if p not in known_before],
+        [(p, order, run_id) for p, order in issued_now.items()],
         columns=["profile_id", "issue_order", "run_id"],
     )
-    del issued, known_before
     report.contradiction_rates = clustering.contradiction_rates
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdp-mlflow") as pool:
         # MLflow's import and store are Python; the write below is DuckDB, which frees the GIL.

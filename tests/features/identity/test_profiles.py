@@ -9,11 +9,8 @@ from hypothesis import strategies as st
 
 from features.identity.clusters import consistent_identifier_edges, constrained_components
 from features.identity.issued import IssuedIds, candidate_id
-from features.identity.profiles import (
-    assign_profile_ids,
-    build_golden_records,
-    build_identity_index,
-)
+from features.identity.profiles import build_golden_records, build_identity_index
+from features.identity.stable_ids import assign_profile_ids, assign_profile_ids_sql
 
 
 def clusters(**groups: list[str]) -> pd.DataFrame:
@@ -300,3 +297,47 @@ def test_ids_read_from_the_warehouse_equal_ids_from_a_dict(clustering, previous,
     pd.testing.assert_frame_equal(got[0], expected[0])
     pd.testing.assert_frame_equal(got[1], expected[1])
     assert from_db.new == dict(list(issued.items())[count:])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    clustering=st.lists(st.integers(0, 6), min_size=1, max_size=20),
+    previous=st.lists(st.one_of(st.none(), st.integers(0, 5)), min_size=24, max_size=24),
+    orders=st.lists(st.one_of(st.none(), st.integers(1, 9)), min_size=6, max_size=6),
+    taken=st.lists(st.integers(0, 6), max_size=4),
+)
+def test_ids_assigned_in_the_warehouse_equal_ids_assigned_in_pandas(
+    clustering, previous, orders, taken
+) -> None:
+    """A full run names clusters in SQL (assign_profile_ids_sql): the same ids, lineage and
+    newly issued ids as the pandas rules, with records that left (previous keys beyond the
+    clustering), ids never recorded as issued (order None) and colliding new ids."""
+    keys = [f"k{i:02d}" for i in range(len(clustering))]
+    now = pd.DataFrame({"key": keys, "cluster_id": [f"c{c}" for c in clustering]})
+    before = pd.DataFrame(
+        [(f"k{i:02d}", f"prf_{p}") for i, p in enumerate(previous) if p is not None],
+        columns=["key", "profile_id"],
+    )
+    issued = {f"prf_{p}": order for p, order in enumerate(orders) if order is not None}
+    for c in taken:
+        for attempt in (0, 1):
+            issued.setdefault(candidate_id(f"c{c}", attempt), len(issued) + 1)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE profile_ids_issued (profile_id VARCHAR, issue_order BIGINT)")
+    if issued:
+        con.executemany("INSERT INTO profile_ids_issued VALUES (?, ?)", list(issued.items()))
+    con.execute("CREATE TABLE identity_records (key VARCHAR, profile_id VARCHAR)")
+    rows = [*before.itertuples(index=False), ("k99", None)]  # a detached record
+    con.executemany("INSERT INTO identity_records VALUES (?, ?)", rows)
+    con.register("now_frame", now)
+    con.execute("CREATE TABLE now_clusters AS SELECT * FROM now_frame")
+    count = len(issued)
+    expected, expected_lineage = assign_profile_ids(now, before, issued)
+    lineage, new = assign_profile_ids_sql(con, "now_clusters")
+    got = con.execute(
+        "SELECT key, profile_id FROM now_clusters JOIN profile_of_cluster USING (cluster_id) "
+        "ORDER BY key"
+    ).df()
+    pd.testing.assert_frame_equal(got, expected.sort_values("key", ignore_index=True))
+    pd.testing.assert_frame_equal(lineage, expected_lineage)
+    assert new == dict(list(issued.items())[count:])
