@@ -304,7 +304,8 @@ def _write(
 
 def read_load_watermark(con: duckdb.DuckDBPyConnection) -> int:
     """The newest ingest load id: rows loaded after it (column `_load_id`) are new to a run."""
-    return int(con.execute("SELECT COALESCE(MAX(load_id), 0) FROM ingest_log").fetchone()[0])
+    [(load_id,)] = con.execute("SELECT COALESCE(MAX(load_id), 0) FROM ingest_log").fetchall()
+    return int(load_id)
 
 
 def read_assignments(settings: Settings, *, anonymous: bool = False) -> pd.DataFrame:
