@@ -20,8 +20,8 @@ from splink import SettingsCreator, block_on
 
 from features.identity import metrics
 from features.identity.canonical import name_aliases
+from features.identity.comparisons import build_comparisons
 from features.identity.levels import Pairs, compile_model
-from features.identity.model import build_comparisons
 from features.identity.pool import encode_columns, read_pool
 
 FIRST = ["william", "bill", "robert", "bob", "roberta", "ann", "anne", "annie", "jon", "john",
@@ -305,7 +305,7 @@ def test_a_surname_shared_by_chance_weighs_by_its_rarity_and_by_nothing_among_ho
 
     from splink import DuckDBAPI, Linker
 
-    from features.identity.model import surname_agreement
+    from features.identity.comparisons import surname_agreement
 
     records = pd.DataFrame(
         {
