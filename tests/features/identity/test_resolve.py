@@ -189,3 +189,31 @@ def test_each_run_is_logged_to_mlflow_with_model_and_charts(resolved) -> None:
     assert "splink_model.json" in artifacts
     assert {"charts/match_weights.html", "charts/m_u_parameters.html"} <= charts
     assert str(home.resolve()) in run.info.artifact_uri  # artifacts stay inside this home
+
+
+def test_a_failed_run_leaves_no_staging_tables_and_the_last_state_intact(
+    resolved, tmp_path
+) -> None:
+    """A full run that fails part-way (here the linkage engine runs out of memory, after the
+    evidence and digests were staged in the background) drops its staging tables and leaves
+    the profiles of the last run as they were: everything is written in one transaction."""
+    import shutil
+
+    from features.identity.resolve import STAGED_DIGESTS, resolve_profiles
+    from features.identity.stitching import STAGED_EVIDENCE
+    from features.settings import load_settings
+
+    home, _ = resolved
+    copy = tmp_path / "home"
+    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("tmp"))
+    state = (
+        "SELECT (SELECT COUNT(*) FROM identity_runs), (SELECT list(profile_id ORDER BY key) "
+        "FROM identity_records), (SELECT COUNT(*) FROM identity_match_records), "
+        "(SELECT COUNT(*) FROM anonymous_links), (SELECT COUNT(*) FROM profiles)"
+    )
+    before = _query(copy, state)
+    with pytest.raises(Exception, match="(?i)memory"):
+        resolve_profiles(load_settings(home=copy, linkage_memory="1KB"))
+    tables = {name for (name,) in _query(copy, "SELECT table_name FROM duckdb_tables()")}
+    assert not {STAGED_EVIDENCE, STAGED_DIGESTS} & tables
+    assert _query(copy, state) == before
