@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import duckdb
 import numpy as np
@@ -44,6 +44,7 @@ class Clustering:
     representatives: int = 0
     edges: dict[str, int] = field(default_factory=dict)
     contradiction_rates: dict[str, float] = field(default_factory=dict)
+    rare_levels: list[dict] = field(default_factory=list)  # u counted, not sampled
     model_records: pd.DataFrame | None = field(default=None, repr=False)  # Splink's input
     model: object | None = field(default=None, repr=False)  # the fitted IdentityModel
     phase_seconds: dict[str, float] = field(default_factory=dict)
@@ -173,6 +174,7 @@ def cluster_tables(
         representatives=len(representatives),
         edges={"scored": scored, "email": len(email_edges), "refused": refused},
         contradiction_rates=contradiction,
+        rare_levels=[asdict(level) for level in model.rare_levels_],
         model_records=representatives.rename(columns={"record_id": "key"}),
         model=model,
         phase_seconds=watch.phases,

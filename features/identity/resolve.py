@@ -75,6 +75,8 @@ class ResolveReport:
     stitched_identifiers: int = 0
     refused_identifiers: int = 0
     contradiction_rates: dict | None = None
+    # Levels whose u was counted within their blocks instead of sampled (chance.RareLevel)
+    rare_levels: list[dict] | None = None
     mlflow_run_id: str | None = None
     phase_seconds: dict[str, float] | None = None
     phase_peak_mb: dict[str, int] | None = None
@@ -215,6 +217,7 @@ def _resolve(
         columns=["profile_id", "issue_order", "run_id"],
     )
     report.contradiction_rates = clustering.contradiction_rates
+    report.rare_levels = clustering.rare_levels
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdp-mlflow") as pool:
         # MLflow's import and store are Python; the write below is DuckDB, which frees the GIL.
         opening = pool.submit(open_identity_experiment, settings)

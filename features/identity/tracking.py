@@ -65,6 +65,9 @@ def log_identity_run(
         metrics=[Metric(k, v, 0, 0) for k, v in metrics.items()],
     )
     client.log_dict(run_id, model_json, "splink_model.json")
+    # Which levels' u was counted within their blocks rather than sampled, and by how much
+    # that moved it: needed to explain the weights in the charts.
+    client.log_dict(run_id, {"rare_levels": report.get("rare_levels") or []}, "rare_levels.json")
     for chart in charts.values():
         client.log_artifact(run_id, str(chart), "charts")
     client.set_terminated(run_id)

@@ -188,6 +188,17 @@ def test_each_run_is_logged_to_mlflow_with_model_and_charts(resolved) -> None:
     charts = {a.path for a in client.list_artifacts(run.info.run_id, "charts")}
     assert "splink_model.json" in artifacts
     assert {"charts/match_weights.html", "charts/m_u_parameters.html"} <= charts
+    # The levels whose u was counted rather than sampled: in the report and in MLflow.
+    from mlflow.artifacts import load_dict
+
+    rare = report["rare_levels"]
+    assert rare, "the small world has levels the random sample barely sees"
+    names = {
+        c["output_column_name"]
+        for c in load_dict(f"{run.info.artifact_uri}/splink_model.json")["comparisons"]
+    }
+    assert all(r["comparison"] in names and 0 < r["u"] < 1 and r["pairs"] > 0 for r in rare)
+    assert load_dict(f"{run.info.artifact_uri}/rare_levels.json") == {"rare_levels": rare}
     assert str(home.resolve()) in run.info.artifact_uri  # artifacts stay inside this home
 
 
@@ -212,7 +223,7 @@ def test_a_failed_run_leaves_no_staging_tables_and_the_last_state_intact(
         "(SELECT COUNT(*) FROM anonymous_links), (SELECT COUNT(*) FROM profiles)"
     )
     before = _query(copy, state)
-    with pytest.raises(Exception, match="(?i)memory"):
+    with pytest.raises(Exception, match=r"(?i)memory"):
         resolve_profiles(load_settings(home=copy, linkage_memory="1KB"))
     tables = {name for (name,) in _query(copy, "SELECT table_name FROM duckdb_tables()")}
     assert not {STAGED_EVIDENCE, STAGED_DIGESTS} & tables
