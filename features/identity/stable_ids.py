@@ -31,10 +31,13 @@ from features.identity.issued import IssuedIds, candidate_id
 LINEAGE_COLUMNS = ["kind", "from_profile_id", "to_profile_id"]
 
 
-def _new_id(seed_key: str, issued: Container[str], fresh: set[str]) -> str:
+def _new_id(
+    seed_key: str, issued: Container[str], fresh: set[str], first: str | None = None
+) -> str:
+    """The first candidate id of `seed_key` not issued yet (`first`: its attempt 0, if known)."""
     attempt = 0
     while True:
-        candidate = candidate_id(seed_key, attempt)
+        candidate = first if attempt == 0 and first else candidate_id(seed_key, attempt)
         if candidate not in issued and candidate not in fresh:
             fresh.add(candidate)
             return candidate
@@ -118,8 +121,14 @@ def assign_profile_ids_sql(
         len(cluster_ids), np.asarray(pairs["cluster_code"], dtype=np.int64),
         np.asarray(pairs["profile_code"], dtype=np.int64), profile_ids, orders,
     )  # fmt: skip
-    issued = IssuedIds(con, [], cluster_ids[keeper < 0])
-    chosen = _issue_new_ids(cluster_ids, keeper, profile_ids, orders, origins, issued, lineage)
+    # The first candidate id of each cluster needing one, computed once: asked of the
+    # warehouse in one query, then tried first.
+    need = np.flatnonzero(keeper < 0)
+    firsts = {int(c): candidate_id(cluster_ids[c]) for c in need}
+    issued = IssuedIds(con, list(firsts.values()), [])
+    chosen = _issue_new_ids(
+        cluster_ids, keeper, profile_ids, orders, origins, issued, lineage, firsts
+    )
     con.register("ids_chosen", pd.DataFrame({"code": np.arange(len(chosen)), "profile_id": chosen}))
     try:
         con.execute(
@@ -170,16 +179,17 @@ def _issue_new_ids(
     origins: dict[int, list[str]],
     issued: MutableMapping[str, int],
     lineage: list[tuple[str, str, str]],
+    firsts: dict[int, str] | None = None,
 ) -> np.ndarray:
     """The profile id of each cluster: its kept one, or a new one (with 'split' lineage
     appended to `lineage`). New ids, and kept ids never recorded as issued, are added to
-    `issued` in id order."""
+    `issued` in id order. `firsts`: cluster -> its first candidate id, if already computed."""
     chosen = np.empty(len(cluster_ids), dtype=object)
     has = keeper >= 0
     chosen[has] = profile_ids[keeper[has]]
     fresh: set[str] = set()
     for c in np.flatnonzero(~has):  # in the clusters' string order
-        new = _new_id(cluster_ids[c], issued, fresh)
+        new = _new_id(cluster_ids[c], issued, fresh, (firsts or {}).get(int(c)))
         chosen[c] = new
         lineage += [("split", origin, new) for origin in origins.get(int(c), [])]
     unrecorded = set(profile_ids[keeper[has][orders[keeper[has]] == 0]].tolist())
