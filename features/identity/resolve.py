@@ -189,7 +189,7 @@ def _resolve(
     (records, profiles), = con.execute(
         "SELECT (SELECT COUNT(*) FROM resolved_clusters), (SELECT COUNT(*) FROM profile_of_cluster)"
     ).fetchall()  # fmt: skip
-    for table in ("resolved_clusters", "profile_of_cluster", "ids_clusters", "ids_previous"):
+    for table in ("resolved_clusters", "profile_of_cluster"):
         con.execute(f"DROP TABLE {table}")
     low_evidence = len(loners)
     del loners

@@ -137,6 +137,8 @@ def assign_profile_ids_sql(
         )
     finally:
         con.unregister("ids_chosen")
+        con.execute("DROP TABLE IF EXISTS ids_clusters")
+        con.execute("DROP TABLE IF EXISTS ids_previous")
     return pd.DataFrame(lineage, columns=LINEAGE_COLUMNS), issued.new
 
 
