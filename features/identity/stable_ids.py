@@ -97,19 +97,25 @@ def assign_profile_ids_sql(
         f"row_number() OVER (ORDER BY cluster_id) - 1 AS code FROM (SELECT DISTINCT cluster_id "
         f"FROM {clusters})"
     )
+    # The keys are joined to their previous profiles once; the rest works on the distinct
+    # (cluster, previous profile) pairs.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE ids_pairs AS SELECT DISTINCT c.cluster_id, r.profile_id "
+        f"FROM {clusters} c JOIN identity_records r USING (key) WHERE r.profile_id IS NOT NULL"
+    )
     # The previous profiles of the keys still present, with their issue order (0: never
     # issued, as `issued.get(p, 0)` has it for an id from before ids were recorded).
     con.execute(
         "CREATE OR REPLACE TEMP TABLE ids_previous AS SELECT profile_id, row_number() OVER "
         "(ORDER BY profile_id) - 1 AS code, COALESCE(i.issue_order, 0) AS issue_order FROM "
-        f"(SELECT DISTINCT r.profile_id FROM {clusters} c JOIN identity_records r USING (key) "
-        "WHERE r.profile_id IS NOT NULL) LEFT JOIN (SELECT profile_id, MIN(issue_order) AS "
-        f"issue_order FROM {ISSUED_TABLE} GROUP BY profile_id) i USING (profile_id)"
+        "(SELECT DISTINCT profile_id FROM ids_pairs) LEFT JOIN (SELECT profile_id, "
+        f"MIN(issue_order) AS issue_order FROM {ISSUED_TABLE} GROUP BY profile_id) i "
+        "USING (profile_id)"
     )
     pairs = con.execute(
-        f"SELECT DISTINCT k.code AS cluster_code, p.code AS profile_code FROM {clusters} c "
-        "JOIN identity_records r USING (key) JOIN ids_clusters k USING (cluster_id) "
-        "JOIN ids_previous p ON p.profile_id = r.profile_id ORDER BY 1, 2"
+        "SELECT k.code AS cluster_code, p.code AS profile_code FROM ids_pairs x "
+        "JOIN ids_clusters k USING (cluster_id) JOIN ids_previous p USING (profile_id) "
+        "ORDER BY 1, 2"
     ).fetchnumpy()
     cluster_ids = con.execute("SELECT cluster_id FROM ids_clusters ORDER BY code").fetchnumpy()
     previous = con.execute("SELECT profile_id, issue_order FROM ids_previous ORDER BY code")
@@ -139,6 +145,7 @@ def assign_profile_ids_sql(
         con.unregister("ids_chosen")
         con.execute("DROP TABLE IF EXISTS ids_clusters")
         con.execute("DROP TABLE IF EXISTS ids_previous")
+        con.execute("DROP TABLE IF EXISTS ids_pairs")
     return pd.DataFrame(lineage, columns=LINEAGE_COLUMNS), issued.new
 
 

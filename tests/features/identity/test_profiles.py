@@ -342,4 +342,4 @@ def test_ids_assigned_in_the_warehouse_equal_ids_assigned_in_pandas(
     pd.testing.assert_frame_equal(lineage, expected_lineage)
     assert new == dict(list(issued.items())[count:])
     tables = {name for (name,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    assert not {"ids_clusters", "ids_previous"} & tables  # its working tables are gone
+    assert not {"ids_clusters", "ids_previous", "ids_pairs"} & tables  # its working tables are gone
