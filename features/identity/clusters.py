@@ -283,18 +283,20 @@ def constrained_components(
 
     A union can only be refused inside a connected component holding two different own names,
     two different birth dates or a pinned record; every other component (nearly all) is taken
-    whole. The edge-by-edge union runs on the rest only, with the same edge order. With
-    `groups` (an incremental run's small scope) the edge-by-edge union runs on everything.
-    `graph`, if given, holds the records' ids and the edges already coded (`edges` unused).
+    whole. The edge-by-edge union runs on the rest only, with the same edge order. `groups` (an
+    incremental run's existing profiles, joined unchecked) count as edges from each member to
+    its group's first member when finding the components. `graph`, if given, holds the
+    records' ids and the edges already coded (`edges` unused).
     """
-    if groups is not None:
-        return constrained_union(
-            records, edges, trusted_names, check_names=check_names, check_dates=check_dates,
-            cannot_link=cannot_link, groups=groups,
-        )  # fmt: skip
     graph = graph if graph is not None else Graph.from_frames(records, edges)
     ids, left, right, of_record = graph.ids, graph.left, graph.right, graph.record_at
-    matrix = coo_matrix((np.ones(len(left)), (left, right)), shape=(len(ids), len(ids)))
+    linked_l, linked_r, grouped = left, right, None
+    if groups is not None:
+        grouped = pd.Index(ids).get_indexer(groups.index)
+        first = pd.Series(grouped).groupby(groups.to_numpy(), sort=False).transform("first")
+        linked_l = np.concatenate([left, grouped])
+        linked_r = np.concatenate([right, first.to_numpy()])
+    matrix = coo_matrix((np.ones(len(linked_l)), (linked_l, linked_r)), shape=(len(ids), len(ids)))
     _, component = connected_components(matrix, directed=False)
     component_of = component[of_record]
     trusted = trusted_names if trusted_names is not None else pd.Series(True, index=records.index)
@@ -319,9 +321,10 @@ def constrained_components(
         on = hard[left]
         hard_edges = pd.DataFrame({"unique_id_l": ids[left[on]], "unique_id_r": ids[right[on]],
                                    "strength": graph.strength[on]})  # fmt: skip
+        in_groups = None if groups is None else groups[hard[grouped]]
         part, refused = constrained_union(
             records[inside], hard_edges, trusted[inside], check_names=check_names,
-            check_dates=check_dates, cannot_link=cannot_link,
+            check_dates=check_dates, cannot_link=cannot_link, groups=in_groups,
         )  # fmt: skip
         result.loc[part.index] = part.to_numpy()
     return result, refused

@@ -18,7 +18,7 @@ import datetime as dt
 import math
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sqlglot
@@ -270,12 +270,14 @@ class _Compiler:
 
 @dataclass(frozen=True)
 class Level:
-    """One comparison level: its condition (None for ELSE) and Splink's weight for it."""
+    """One comparison level: its SQL and compiled condition (both None for ELSE) and Splink's
+    weight for it."""
 
     gamma: int
     label: str
     condition: Compiled | None
     weight: float
+    sql: str | None = None
     tf_column: str | None = None
     tf_weight: float = 0.0
     tf_minimum_u: float = 0.0
@@ -306,6 +308,14 @@ class Comparison:
         pairs.index = np.arange(len(pairs.rows))
         return gamma
 
+    def case_sql(self) -> str:
+        """Splink's own CASE for the level of a pair (columns `x_l`, `x_r`), as a TINYINT."""
+        whens = " ".join(
+            f"WHEN {level.sql} THEN {level.gamma}" for level in self.levels if level.sql
+        )
+        otherwise = next(level.gamma for level in self.levels if not level.sql)
+        return f"CAST(CASE {whens} ELSE {otherwise} END AS TINYINT)"
+
     def weights(self, gamma: np.ndarray, pairs: Pairs) -> np.ndarray:
         """Splink's match weight per candidate: the level's log2(m/u) plus its tf adjustment."""
         weight = np.zeros(len(gamma))
@@ -330,12 +340,9 @@ class Comparison:
         return np.where(np.isnan(greatest), 0.0, adjusted)
 
 
-def compile_model(model: dict, types: dict[str, str]) -> tuple[float, list[Comparison]]:
-    """(prior match weight, compiled comparisons) of a saved Splink model.
-
-    `types` are the DuckDB types of the record columns. Raises ContractError for SQL this
-    module cannot evaluate exactly.
-    """
+def read_levels(model: dict) -> tuple[float, list[Comparison]]:
+    """(prior match weight, comparisons) of a saved Splink model, each level with its SQL and
+    weights but no compiled condition (`compile_model` adds those)."""
     from splink.internals.misc import prob_to_match_weight
     from splink.internals.settings_creator import SettingsCreator
 
@@ -345,12 +352,9 @@ def compile_model(model: dict, types: dict[str, str]) -> tuple[float, list[Compa
         levels = comparison.comparison_levels
         if levels[-1].sql_condition.strip().upper() != "ELSE":
             raise ContractError(f"comparison {comparison.output_column_name!r} has no ELSE level")
-        compiled = []
+        read = []
         for level in levels:
             sql = level.sql_condition
-            condition = None
-            if sql.strip().upper() != "ELSE":
-                condition = _Compiler(types, sql).compile(sqlglot.parse_one(sql, read="duckdb"))
             tf = {}
             if level._has_tf_adjustments and not level.is_null_level:
                 tf = {"tf_column": level._tf_adjustment_input_column.input_name.strip('"'),
@@ -360,7 +364,27 @@ def compile_model(model: dict, types: dict[str, str]) -> tuple[float, list[Compa
                           level._u_probability_corresponding_to_exact_match(levels))}  # fmt: skip
             weight = 0.0 if level.is_null_level else float(level._match_weight)
             label = "null" if level.is_null_level else level.label_for_charts
-            compiled.append(Level(level.comparison_vector_value, label, condition, weight, **tf))
-        comparisons.append(Comparison(comparison.output_column_name, tuple(compiled)))
+            sql = None if sql.strip().upper() == "ELSE" else sql
+            read.append(Level(level.comparison_vector_value, label, None, weight, sql, **tf))
+        comparisons.append(Comparison(comparison.output_column_name, tuple(read)))
     prior = prob_to_match_weight(settings._probability_two_random_records_match)
     return prior, comparisons
+
+
+def compile_model(model: dict, types: dict[str, str]) -> tuple[float, list[Comparison]]:
+    """(prior match weight, compiled comparisons) of a saved Splink model.
+
+    `types` are the DuckDB types of the record columns. Raises ContractError for SQL this
+    module cannot evaluate exactly.
+    """
+    prior, comparisons = read_levels(model)
+    compiled = [
+        Comparison(comparison.name, tuple(
+            replace(level, condition=_Compiler(types, level.sql).compile(
+                sqlglot.parse_one(level.sql, read="duckdb")))
+            if level.sql else level
+            for level in comparison.levels
+        ))
+        for comparison in comparisons
+    ]  # fmt: skip
+    return prior, compiled

@@ -4,12 +4,12 @@ The incremental resolve does not retrain. New records are prepared and collapsed
 full run prepares them (features.identity.neighbours); the pairs the model's own blocking rules
 generate between the new records and (the existing records plus the new ones) are found in the
 warehouse with the rules' own SQL, and scored with the model's m, u and prior as Splink's
-predict would score them, by the model's levels compiled to numpy (features.identity.
-score_pairs: Splink's fixed cost of building a linker and its SQL was most of the time for a
-few thousand pairs). Only existing records sharing a blocking key with a new record take part,
-and term frequencies come from the whole pool plus the new records, so a value weighs what a
-full run over the same records would make it weigh. Exact-email edges are added as in a full
-run (features.identity.clusters.consistent_identifier_edges).
+predict would score them: the levels' own SQL in the warehouse, the weights in numpy
+(features.identity.score_pairs; Splink's fixed cost of building a linker and its SQL was most
+of the time for this many pairs). Only existing records sharing a blocking key with a new
+record take part, and term frequencies come from the whole pool plus the new records, so a
+value weighs what a full run over the same records would make it weigh. Exact-email edges are
+added as in a full run (features.identity.clusters.consistent_identifier_edges).
 
 Working tables (DuckDB temp tables of the warehouse connection): NEW, the new records'
 representatives typed like the pool; CANDIDATES, the pool records they are compared with;
@@ -28,7 +28,6 @@ from features.identity.collect import has_enough_evidence
 from features.identity.dedupe import collapse_identical
 from features.identity.neighbours import collect_changed_records
 from features.identity.pipeline import KEY_SEPARATOR
-from features.identity.pool import OWN_COLUMNS, read_pool
 from features.identity.score_pairs import score_pairs
 
 POOL = "identity_match_records"  # the records the model scored, with their profile ids
@@ -92,17 +91,15 @@ def link_new_records(
     return edges[EDGE_COLUMNS], len(scored)
 
 
-def blocked_pairs(con: duckdb.DuckDBPyConnection, model: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(left, right) positions (`pos`) in SCORED: every pair of a record of NEW (left) and any
-    other record of SCORED that one of the model's blocking rules joins, each pair once."""
+def blocked_pairs_sql(con: duckdb.DuckDBPyConnection, model: dict) -> str:
+    """SQL giving (l, r), positions (`pos`) in SCORED: every pair of a record of NEW (left) and
+    any other record of SCORED that one of the model's blocking rules joins, each pair once."""
     [(new,)] = con.execute(f"SELECT COUNT(*) FROM {NEW}").fetchall()
-    hits = " UNION ".join(
+    return " UNION ".join(
         f"SELECT l.pos AS l, r.pos AS r FROM {SCORED} l JOIN {SCORED} r "
         f"ON ({rule}) AND l.pos < {new} AND l.pos <> r.pos"
         for rule in covering_rules(_prediction_rules(model))
     )
-    found = con.execute(f"SELECT l, r FROM ({hits}) ORDER BY l, r").fetchnumpy()
-    return found["l"].astype(np.int64), found["r"].astype(np.int64)
 
 
 def _prediction_rules(model: dict) -> list[str]:
@@ -153,16 +150,12 @@ def score_blocked_pairs(
     Splink's predict would score them (features.identity.score_pairs), from SCORED (made by
     `select_candidates`); term frequencies as in `term_frequencies`."""
     tf = term_frequencies(con, excluded, SCORED, tf_columns(model))
-    left, right = blocked_pairs(con, model)
-    if not len(left):
-        return pd.DataFrame(columns=EDGE_COLUMNS)
-    types, table = read_pool(con, SCORED)
-    table = table.sort_by("pos")  # row i is the record at position i
-    types = {c: t for c, t in types.items() if c not in (*OWN_COLUMNS, "pos")}
     # A new record is the left of the pair, as Splink's predict_between has it; two new
     # records are scored both ways and the stronger kept (a few levels are not symmetric).
-    probability = score_pairs(model, types, table, left, right, tf)
-    keys = np.asarray(table["key"].to_pylist(), dtype=object)
+    left, right, probability = score_pairs(con, model, SCORED, blocked_pairs_sql(con, model), tf)
+    if not len(left):
+        return pd.DataFrame(columns=EDGE_COLUMNS)
+    keys = np.asarray(con.execute(f"SELECT key FROM {SCORED} ORDER BY pos").fetchnumpy()["key"])
     keep = probability >= threshold
     a, b = keys[left[keep]], keys[right[keep]]
     edges = pd.DataFrame(

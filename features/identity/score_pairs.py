@@ -1,76 +1,97 @@
-"""Score many record pairs with a saved Splink model, in numpy: an incremental run's pairs.
+"""Score many record pairs with a saved Splink model in the warehouse: an incremental run's pairs.
 
-An incremental run scores a few thousand blocked pairs. Handing them to Splink costs more in
-its fixed work (building a linker, generating and parsing its SQL, registering tables) than in
-scoring; the real-time matcher's compiled levels (features.identity.levels: each level's own
-SQL compiled to numpy, held equal to DuckDB by tests) score them directly, with the model's
-weights and the term frequencies the caller gives, which Splink would have joined in.
+An incremental run scores about a hundred thousand blocked pairs. Handing them to Splink costs
+more in its fixed work (building a linker, generating and parsing its SQL, registering tables)
+than in scoring. Here each comparison's level is chosen by one CASE over the pair's `_l` and
+`_r` columns, built from the levels' own SQL as the saved model holds it (Splink's predict
+builds the same CASE), so DuckDB's own string similarities decide. The weights then come from
+Splink's level objects (features.identity.levels), with the term-frequency adjustment from the
+lookups the caller gives, which Splink would have joined in.
 """
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
-from features.identity.levels import Pairs, compile_model
-from features.identity.pool import EncodedColumn, encode_columns
+from features.identity.levels import read_levels
 from features.identity.realtime import match_probability
 
 
-class PairList(Pairs):
-    """Pairs of records of one encoded table: left row i against right row i."""
+class _PairFrequencies:
+    """Term frequencies of both records of each pair, from per-record arrays (NaN: none)."""
 
-    def __init__(
-        self,
-        columns: dict[str, EncodedColumn],
-        left: np.ndarray,
-        right: np.ndarray,
-        frequencies: dict[str, np.ndarray],
-    ) -> None:
-        super().__init__({}, columns, right)
-        self.left_rows = left
-        self.term_frequencies = frequencies  # column -> frequency per code (NaN: none)
-        self._left: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-    def left(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """The left records' values of `column` and where they are NULL."""
-        return self._decode(column, self.left_rows, self._left)
+    def __init__(self, per_record: dict[str, np.ndarray], left: np.ndarray, right: np.ndarray):
+        self.per_record, self.left, self.right = per_record, left, right
 
     def frequencies(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """Term frequencies of the left and of the right records' `column`."""
-        codes = self.columns[column].codes
-        table = self.term_frequencies[column]
-        return table[codes[self.left_rows]], table[codes[self.rows]]
-
-
-def frequency_per_code(column: EncodedColumn, lookup: pa.Table) -> np.ndarray:
-    """Splink's tf of each distinct value of `column` from a (value, tf) table; NaN for a
-    value it lacks and for NULL (the last code), as Splink's left join of the lookup gives."""
-    values, tfs = lookup.column(0).to_pylist(), lookup.column(1).to_pylist()
-    found = dict(zip(values, tfs, strict=True))
-    table = np.full(column.null_code + 1, np.nan)
-    table[: column.null_code] = [found.get(v, np.nan) for v in column.values[: column.null_code]]
-    return table
+        values = self.per_record[column]
+        return values[self.left], values[self.right]
 
 
 def score_pairs(
+    con: duckdb.DuckDBPyConnection,
     model: dict,
-    types: dict[str, str],
-    table: pa.Table,
-    left: np.ndarray,
-    right: np.ndarray,
+    records: str,
+    pairs: str,
     tf_tables: dict[str, pa.Table],
-) -> np.ndarray:
-    """Match probability of every pair (table row left[i], table row right[i]).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(left, right, match probability) of every pair the SQL query `pairs` gives, ordered by
+    left then right.
 
-    `table` is a features.identity.pool.read_pool table of `types` (DuckDB types of the model's
-    input columns); `tf_tables` holds, per term-frequency column, Splink's (value, tf) lookup.
+    `pairs` yields columns l and r, each a `pos` of table `records`, whose other columns are the
+    model's input columns (and `key`). `tf_tables` holds, per term-frequency column, Splink's
+    (value, tf) lookup; a value missing from it has no adjustment, as Splink's left join gives.
     """
-    prior, comparisons = compile_model(model, types)
-    columns = encode_columns(table, types)
-    frequencies = {c: frequency_per_code(columns[c], t) for c, t in tf_tables.items()}
-    pairs = PairList(columns, left, right, frequencies)
+    prior, comparisons = read_levels(model)
+    columns = [
+        name
+        for (name,) in con.execute(f"SELECT column_name FROM (DESCRIBE {records})").fetchall()
+        if name not in ("key", "pos", "profile_id")
+    ]
+    sides = ", ".join(f'l."{c}" AS "{c}_l", r."{c}" AS "{c}_r"' for c in columns)
+    cases = ", ".join(f"{c.case_sql()} AS gamma_{i}" for i, c in enumerate(comparisons))
+    found = con.execute(
+        f"WITH pairs AS ({pairs}), sides AS (SELECT p.l AS pair_l, p.r AS pair_r, {sides} "
+        f"FROM pairs p JOIN {records} l ON l.pos = p.l JOIN {records} r ON r.pos = p.r) "
+        f"SELECT pair_l, pair_r, {cases} FROM sides ORDER BY pair_l, pair_r"
+    ).fetchnumpy()
+    left, right = found["pair_l"].astype(np.int64), found["pair_r"].astype(np.int64)
+    if not len(left):
+        return left, right, np.zeros(0)
+    per_record = _frequencies_per_record(con, records, tf_tables)
+    frequencies = _PairFrequencies(per_record, left, right)
     total = np.full(len(left), prior)
-    for comparison in comparisons:
-        total += comparison.weights(comparison.gammas(pairs), pairs)
-    return match_probability(total)
+    for i, comparison in enumerate(comparisons):
+        gamma = np.asarray(found[f"gamma_{i}"], dtype=np.int8)
+        total += comparison.weights(gamma, frequencies)
+    return left, right, match_probability(total)
+
+
+def _frequencies_per_record(
+    con: duckdb.DuckDBPyConnection, records: str, tf_tables: dict[str, pa.Table]
+) -> dict[str, np.ndarray]:
+    """Per term-frequency column, the tf of each record of `records` indexed by its `pos`."""
+    if not tf_tables:
+        return {}
+    joins, selected = [], []
+    for i, (column, table) in enumerate(tf_tables.items()):
+        con.register(f"score_tf_{i}", table)
+        joins.append(f'LEFT JOIN score_tf_{i} t{i} ON t{i}."{column}" = s."{column}"')
+        selected.append(f'CAST(t{i}."tf_{column}" AS DOUBLE) AS tf_{i}')
+    try:
+        found = con.execute(
+            f"SELECT s.pos, {', '.join(selected)} FROM {records} s {' '.join(joins)}"
+        ).fetchnumpy()
+    finally:
+        for i in range(len(tf_tables)):
+            con.unregister(f"score_tf_{i}")
+    positions = found["pos"].astype(np.int64)
+    size = int(positions.max()) + 1 if len(positions) else 0
+    per_record = {}
+    for i, column in enumerate(tf_tables):
+        values = np.full(size, np.nan)
+        values[positions] = np.ma.filled(found[f"tf_{i}"].astype(float), np.nan)
+        per_record[column] = values
+    return per_record

@@ -188,13 +188,15 @@ def test_constraints_are_chosen_from_how_sure_matches_behave() -> None:
 
 
 def test_fast_components_equal_the_edge_by_edge_union() -> None:
-    """Taking conflict-free components whole must give exactly the edge-by-edge result."""
+    """Taking conflict-free components whole must give exactly the edge-by-edge result, also
+    with groups (existing profiles) joined first."""
     import numpy as np
 
     from features.identity.clusters import constrained_union
 
     rng = np.random.default_rng(11)
     dates = [pd.Timestamp("1980-01-01"), pd.Timestamp("1990-05-05"), None]
+    checked_groups = 0
     for _ in range(40):
         n = int(rng.integers(5, 60))
         records = pd.DataFrame(
@@ -215,10 +217,19 @@ def test_fast_components_equal_the_edge_by_edge_union() -> None:
         )
         trusted = pd.Series(rng.random(n) < 0.8, index=records.index)
         pins = {"r000": {"r001"}} if rng.random() < 0.3 else None
-        fast = constrained_components(records, edges, trusted, cannot_link=pins)
-        slow = constrained_union(records, edges, trusted, cannot_link=pins)
+        # Half the time some records belong to existing profiles, joined unchecked (an
+        # incremental run's scope), whatever names they hold.
+        grouped = rng.random(n) < 0.6
+        groups = None
+        if rng.random() < 0.5:
+            labels = rng.integers(0, max(2, n // 4), int(grouped.sum()))
+            groups = pd.Series([f"p{x}" for x in labels], index=records["record_id"][grouped])
+        fast = constrained_components(records, edges, trusted, cannot_link=pins, groups=groups)
+        slow = constrained_union(records, edges, trusted, cannot_link=pins, groups=groups)
         assert fast[0].sort_index().equals(slow[0].sort_index())
         assert fast[1] == slow[1]
+        checked_groups += groups is not None and fast[0].nunique() < n
+    assert checked_groups >= 10
 
 
 @settings(max_examples=150, deadline=None)
