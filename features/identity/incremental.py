@@ -136,10 +136,12 @@ def _relink(con, settings: Settings, base: dict, clock: _Clock) -> _Relinked:
     edges, scored = link_new_records(con, model, threshold, excluded="inc_excluded")
     clock.lap("link")
     clusters, refused = _cluster(con, base, pins, edges, to_rep, loners)
-    previous = con.execute(
-        "SELECT key, profile_id FROM identity_records WHERE profile_id IS NOT NULL AND key IN "
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE inc_previous AS SELECT key, profile_id FROM identity_records "
+        "WHERE profile_id IS NOT NULL AND key IN "
         "(SELECT key FROM inc_loose UNION ALL SELECT key FROM inc_affected_keys)"
-    ).df()
+    )
+    previous = con.execute("SELECT key, profile_id FROM inc_previous").df()
     issued = IssuedIds(con, previous["profile_id"], clusters["cluster_id"])
     mapping, lineage = assign_profile_ids(clusters, previous, issued)
     clock.lap("cluster")
@@ -261,7 +263,11 @@ def _cluster(con, base, pins, edges, to_rep, loners) -> tuple[pd.DataFrame, int]
 
 
 def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> None:
-    """Replace the scope's rows of every identity table (inside the caller's transaction)."""
+    """Replace the scope's rows of every identity table (inside the caller's transaction).
+
+    Rows that would be written back unchanged are left alone: the records of affected profiles
+    that keep their profile id, and index entries that stay. The commit's checkpoint writes
+    every deleted and appended row again, so rewriting them cost more than comparing."""
     now = datetime.now(UTC).replace(tzinfo=None)
     records = relinked.records
     identity = records[["key", "source", "record_id", "profile_id", "low_evidence"]]
@@ -272,20 +278,27 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> 
     lineage = relinked.lineage.astype(str).assign(run_id=run_id, recorded_at=now)
     _temp(con, "inc_lineage", lineage)
     _temp(con, "inc_issued", relinked.new_ids.assign(run_id=run_id))
-    scope = "(SELECT key FROM inc_excluded UNION ALL SELECT key FROM inc_affected_keys)"
+    # Re-linked and removed records, and those whose profile id changed: the only records whose
+    # identity_records row differs (an affected profile's other records keep theirs).
+    rewritten = "(SELECT key FROM inc_excluded UNION ALL SELECT key FROM inc_moved)"
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE inc_old_ids AS SELECT DISTINCT profile_id FROM "
-        f"identity_records WHERE profile_id IS NOT NULL AND key IN {scope}"
+        "CREATE OR REPLACE TEMP TABLE inc_old_ids AS SELECT profile_id FROM inc_previous UNION "
+        "SELECT profile_id FROM identity_records WHERE profile_id IS NOT NULL AND key IN "
+        "(SELECT key FROM inc_removed)"
     )
     old = "(SELECT profile_id FROM inc_old_ids)"
+    entry = "identifier_type, identifier_value, profile_id"
     for sql in (
-        f"DELETE FROM identity_records WHERE key IN {scope}",
-        "INSERT INTO identity_records BY NAME SELECT * FROM inc_identity",
+        f"DELETE FROM identity_records WHERE key IN {rewritten}",
+        f"INSERT INTO identity_records BY NAME SELECT * FROM inc_identity WHERE key IN {rewritten}",
         f"DELETE FROM profiles WHERE profile_id IN {old}",
         "INSERT INTO profiles BY NAME SELECT * FROM inc_profiles",
-        f"DELETE FROM identity_index WHERE profile_id IN {old} "
-        f"AND identifier_type NOT IN {_ANONYMOUS}",
-        "INSERT INTO identity_index BY NAME SELECT * FROM inc_index",
+        f"CREATE OR REPLACE TEMP TABLE inc_index_old AS SELECT rowid AS row_id, {entry} FROM "
+        f"identity_index WHERE profile_id IN {old} AND identifier_type NOT IN {_ANONYMOUS}",
+        "DELETE FROM identity_index WHERE rowid IN (SELECT row_id FROM inc_index_old "
+        f"ANTI JOIN inc_index USING ({entry}))",
+        f"INSERT INTO identity_index BY NAME SELECT * FROM inc_index ANTI JOIN inc_index_old "
+        f"USING ({entry})",
         # Pool records whose profile id changed are deleted and appended again, not updated:
         # an update makes the checkpoint rewrite the whole profile_id column (0.1-0.3 s).
         f"CREATE OR REPLACE TEMP TABLE inc_repooled AS SELECT p.* EXCLUDE (profile_id), "
@@ -336,16 +349,28 @@ def _restitch(con: duckdb.DuckDBPyConnection, run_id: int, base: dict) -> int:
     )
     con.execute(f"DELETE FROM anonymous_links t {same}")
     con.execute(f"DELETE FROM stitching_audit t {same}")
-    con.execute(f"DELETE FROM identity_index t {same} AND t.identifier_type IN {_ANONYMOUS}")
-    # Reads the index written above.
+    # Reads the index written by _write (the known ids' profiles).
     links, audit = stitch_devices(con, scope="inc_ids", kept_evidence=True)
     _temp(con, "inc_links", links)
     _temp(con, "inc_audit", audit.assign(run_id=run_id))
     con.execute("INSERT INTO anonymous_links BY NAME SELECT * FROM inc_links")
     con.execute("INSERT INTO stitching_audit BY NAME SELECT * FROM inc_audit")
+    # The index entries of the identifiers re-stitched: only those that changed are rewritten
+    # (most keep their profile; see _write).
+    entry = "identifier_type, identifier_value, profile_id"
     con.execute(
-        "INSERT INTO identity_index SELECT identifier_type, identifier_value, profile_id "
-        "FROM inc_links"
+        "CREATE OR REPLACE TEMP TABLE inc_index_old AS SELECT t.rowid AS row_id, "
+        "t.identifier_type, t.identifier_value, t.profile_id FROM identity_index t "
+        "SEMI JOIN inc_ids i USING (identifier_type, identifier_value) "
+        f"WHERE t.identifier_type IN {_ANONYMOUS}"
+    )
+    con.execute(
+        "DELETE FROM identity_index WHERE rowid IN (SELECT row_id FROM inc_index_old "
+        f"ANTI JOIN inc_links USING ({entry}))"
+    )
+    con.execute(
+        f"INSERT INTO identity_index SELECT {entry} FROM inc_links "
+        f"ANTI JOIN inc_index_old USING ({entry})"
     )
     return count
 

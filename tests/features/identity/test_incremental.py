@@ -16,8 +16,10 @@ import duckdb
 import pandas as pd
 import pytest
 
+from features.identity.collect import display_sql
 from features.identity.evaluate import evaluate_clusters
 from features.identity.incremental import resolve_incremental
+from features.identity.profiles import identity_index_sql
 from features.identity.resolve import evaluate_against_truth, resolve_profiles
 from features.identity.stitching import EVIDENCE_TABLE, evidence_sql
 from features.identity.unmerge import unmerge_record
@@ -94,6 +96,21 @@ def _assert_consistent(home: Path) -> None:
     events = f"SELECT {group}, first_seen_at, last_seen_at, evidence FROM ({evidence_sql()})"
     differ = (
         f"SELECT COUNT(*) FROM (({kept}) EXCEPT ({events}) UNION ALL (({events}) EXCEPT ({kept})))"
+    )
+    assert query_warehouse(home, differ) == [(0,)]
+    # The identity index holds exactly the entries a full rebuild would write from the records
+    # and the links, each once (an incremental run rewrites only the entries that changed).
+    resolved = (
+        f"(SELECT d.*, r.profile_id FROM ({display_sql()}) d JOIN identity_records r USING (key))"
+    )
+    rebuilt = (
+        f"SELECT * FROM ({identity_index_sql(resolved)}) UNION ALL "
+        "SELECT identifier_type, identifier_value, profile_id FROM anonymous_links"
+    )
+    stored = "SELECT identifier_type, identifier_value, profile_id FROM identity_index"
+    differ = (
+        f"SELECT COUNT(*) FROM (({stored}) EXCEPT ALL ({rebuilt}) "
+        f"UNION ALL (({rebuilt}) EXCEPT ALL ({stored})))"
     )
     assert query_warehouse(home, differ) == [(0,)]
 
