@@ -23,44 +23,57 @@ from features.identity.canonical import name_aliases
 from features.identity.metrics import jaro_winkler
 
 
-def consistent_identifier_edges(records: pd.DataFrame, column: str) -> pd.DataFrame:
+def consistent_identifier_edges(
+    records: pd.DataFrame | str, column: str, con: duckdb.DuckDBPyConnection | None = None
+) -> pd.DataFrame:
     """Pairs (unique_id_l, unique_id_r) of records sharing `column`, for values whose records'
     names agree two by two (`names_compatible`: equal, nicknames, a typo, or first and last
     name swapped on one side; missing names ignored).
 
-    Grouping runs in DuckDB; only values carrying two or more distinct names (a few per
-    thousand) are checked in Python.
+    `records` (record_id, `column`, first_name and, if known, last_name) is a frame, or the SQL
+    of a query on `con` (an incremental run's records are in the warehouse already). Grouping
+    runs in DuckDB; only values carrying two or more distinct names (a few per thousand) are
+    checked in Python.
     """
-    con = duckdb.connect()
-    last = "last_name" if "last_name" in records.columns else "NULL::VARCHAR AS last_name"
-    con.register(
-        "shared_input",
-        records[
-            ["record_id", column, "first_name", *(["last_name"] if "last_name" in records else [])]
-        ],
-    )
-    con.execute(
-        f"""CREATE TEMP TABLE shared AS
-        SELECT record_id, {column} AS value, first_name, last_name,
-               MIN(record_id) OVER (PARTITION BY {column}) AS anchor,
-               COUNT(*) OVER (PARTITION BY {column}) AS n
-        FROM (SELECT record_id, {column}, first_name, {last} FROM shared_input)
-        WHERE {column} IS NOT NULL"""
-    )
-    suspects = con.execute(
-        "SELECT value, LIST(DISTINCT [first_name, last_name]) AS names FROM shared"
-        " WHERE n > 1 AND first_name IS NOT NULL GROUP BY value"
-        " HAVING COUNT(DISTINCT [first_name, last_name]) > 1"
-    ).fetchall()
-    conflicting = [value for value, names in suspects if not _all_compatible(names)]
-    con.register("conflicting", pd.DataFrame({"value": pd.Series(conflicting, dtype=object)}))
-    edges = con.execute(
-        "SELECT anchor AS unique_id_l, record_id AS unique_id_r FROM shared"
-        " WHERE n > 1 AND record_id <> anchor"
-        " AND value NOT IN (SELECT value FROM conflicting) ORDER BY anchor, record_id"
-    ).df()
-    con.close()
-    return edges
+    own = con is None
+    con = duckdb.connect() if own else con
+    registered = ["conflicting"]
+    if isinstance(records, pd.DataFrame):
+        registered.append("shared_input")
+        if "last_name" not in records.columns:
+            records = records.assign(last_name=None)
+        con.register("shared_input", records[["record_id", column, "first_name", "last_name"]])
+        source = "shared_input"
+    else:
+        source = f"({records})"
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE shared_ids AS
+            SELECT record_id, {column} AS value, first_name,
+                   CAST(last_name AS VARCHAR) AS last_name,
+                   MIN(record_id) OVER (PARTITION BY {column}) AS anchor,
+                   COUNT(*) OVER (PARTITION BY {column}) AS n
+            FROM {source} AS input WHERE {column} IS NOT NULL"""
+        )
+        suspects = con.execute(
+            "SELECT value, LIST(DISTINCT [first_name, last_name]) AS names FROM shared_ids"
+            " WHERE n > 1 AND first_name IS NOT NULL GROUP BY value"
+            " HAVING COUNT(DISTINCT [first_name, last_name]) > 1"
+        ).fetchall()
+        conflicting = [value for value, names in suspects if not _all_compatible(names)]
+        con.register("conflicting", pd.DataFrame({"value": pd.Series(conflicting, dtype=object)}))
+        return con.execute(
+            "SELECT anchor AS unique_id_l, record_id AS unique_id_r FROM shared_ids"
+            " WHERE n > 1 AND record_id <> anchor"
+            " AND value NOT IN (SELECT value FROM conflicting) ORDER BY anchor, record_id"
+        ).df()
+    finally:
+        if own:
+            con.close()
+        else:
+            con.execute("DROP TABLE IF EXISTS shared_ids")
+            for name in registered:
+                con.unregister(name)
 
 
 def _all_compatible(names: list) -> bool:

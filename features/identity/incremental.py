@@ -302,8 +302,8 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> 
         # Pool records whose profile id changed are deleted and appended again, not updated:
         # an update makes the checkpoint rewrite the whole profile_id column (0.1-0.3 s).
         f"CREATE OR REPLACE TEMP TABLE inc_repooled AS SELECT p.* EXCLUDE (profile_id), "
-        f"i.profile_id FROM {POOL} p JOIN inc_identity i ON i.key = p.key "
-        "WHERE p.profile_id <> i.profile_id",
+        f"i.profile_id FROM {POOL} p JOIN (SELECT key, profile_id FROM inc_identity SEMI JOIN "
+        "inc_moved USING (key)) i ON i.key = p.key WHERE p.profile_id <> i.profile_id",
         f"DELETE FROM {POOL} WHERE key IN (SELECT key FROM inc_excluded UNION ALL "
         "SELECT key FROM inc_repooled)",
         f"INSERT INTO {POOL} BY NAME SELECT * FROM inc_repooled",

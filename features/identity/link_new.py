@@ -79,13 +79,14 @@ def link_new_records(
     Returns (edges, how many of them were scored by the model)."""
     select_candidates(con, excluded, model)
     scored = score_blocked_pairs(con, model, threshold, excluded)
-    with_email = con.execute(
-        f"SELECT key AS record_id, email, first_name, last_name, TRUE AS new FROM {NEW} "
-        f"WHERE email IS NOT NULL UNION ALL SELECT key, email, first_name, last_name, FALSE "
+    with_email = (
+        f"SELECT key AS record_id, email, first_name, last_name FROM {NEW} "
+        f"WHERE email IS NOT NULL UNION ALL SELECT key, email, first_name, last_name "
         f"FROM {CANDIDATES} WHERE email IN (SELECT email FROM {NEW})"
-    ).df()
-    fresh = set(with_email.loc[with_email["new"], "record_id"])
-    email = consistent_identifier_edges(with_email, "email")
+    )
+    email = consistent_identifier_edges(with_email, "email", con)
+    # Only the edges touching a new record.
+    fresh = {k for (k,) in con.execute(f"SELECT key FROM {NEW}").fetchall()}
     email = email[email["unique_id_l"].isin(fresh) | email["unique_id_r"].isin(fresh)]
     edges = pd.concat([scored, email.assign(strength=2.0)], ignore_index=True)
     return edges[EDGE_COLUMNS], len(scored)
