@@ -262,16 +262,17 @@ def _merge(con: duckdb.DuckDBPyConnection, stage: str, contract: SourceContract)
 
 
 def _already_loaded(con: duckdb.DuckDBPyConnection, source: str, digest: str) -> bool:
-    row = con.execute(
+    [(count,)] = con.execute(
         "SELECT COUNT(*) FROM ingest_log "
         "WHERE source = ? AND file_sha256 = ? AND status = 'loaded'",
         [source, digest],
-    ).fetchone()
-    return row[0] > 0
+    ).fetchall()  # fetchall: a fetchone result stays pending and blocks the next register
+    return count > 0
 
 
 def _next_load_id(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute("SELECT COALESCE(MAX(load_id), 0) + 1 FROM ingest_log").fetchone()[0]
+    [(load_id,)] = con.execute("SELECT COALESCE(MAX(load_id), 0) + 1 FROM ingest_log").fetchall()
+    return load_id
 
 
 def _log_attempt(

@@ -76,10 +76,10 @@ def _text(con: duckdb.DuckDBPyConnection, table: str, column: str, kind: str) ->
     when every value of the column is one; blanks become NULL."""
     quoted = f'"{column}"'
     if kind == "VARCHAR":
-        floats = con.execute(
+        [(floats,)] = con.execute(
             f"SELECT COUNT(*) > 0 AND COUNT(*) = COUNT(CASE WHEN regexp_full_match(TRIM({quoted}),"
             f" '[0-9]+[.]0+') THEN 1 END) FROM {table} WHERE NULLIF(TRIM({quoted}), '') IS NOT NULL"
-        ).fetchone()[0]
+        ).fetchall()
         if floats:
             return f"NULLIF(split_part(TRIM({quoted}), '.', 1), '')"
     if kind in ("DOUBLE", "FLOAT", "REAL") or kind.startswith("DECIMAL"):
@@ -173,7 +173,7 @@ def _rejections(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, object]
     used = con.execute("SELECT COUNT(*) FROM byo_lines").fetchone()[0]
     if used == 0:
         raise ContractError(f"{path.name}: no usable rows ({counts})")
-    customers = con.execute("SELECT COUNT(DISTINCT customer_id) FROM byo_lines").fetchone()[0]
+    [(customers,)] = con.execute("SELECT COUNT(DISTINCT customer_id) FROM byo_lines").fetchall()
     return {"rows_in": rows_in, "rows_used": used, "rows_left_out": rows_in - used,
             "left_out_by_reason": {k: v for k, v in counts.items() if v},
             "customers": customers}  # fmt: skip

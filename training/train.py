@@ -35,7 +35,7 @@ def backtest_key(fingerprint: str, cutoff: object, config: ModelsConfig) -> str:
 
 
 def _moments(source, config: ModelsConfig) -> tuple[object, object]:
-    last = source.con.execute("SELECT MAX(t) FROM log_purchases").fetchone()[0]
+    [(last,)] = source.con.execute("SELECT MAX(t) FROM log_purchases").fetchall()
     if last is None:
         raise ContractError("the warehouse has no purchases; run `cdp run` or `cdp ingest` first")
     latest = from_us(last).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)

@@ -214,12 +214,12 @@ def _null_shares(con, table: str, comparisons: list, columns: list[str], *, link
     nulls = ", ".join(
         f"AVG(CASE WHEN ({_gamma_sql(c)}) = -1 THEN 1 ELSE 0 END)" for c in comparisons
     )
-    row = con.execute(
+    [row] = con.execute(
         f"WITH pairs AS (SELECT {_pair_select(columns)} FROM {side(0)} AS l "
         f"JOIN {side(1)} AS r USING (i) WHERE l.unique_id <> r.unique_id"
         + (" AND l.source_dataset <> r.source_dataset" if link_only else "")
         + f") SELECT {nulls} FROM pairs"
-    ).fetchone()
+    ).fetchall()
     return [float(v or 0.0) for v in row]
 
 

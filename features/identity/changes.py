@@ -77,7 +77,7 @@ def find_changes(con: duckdb.DuckDBPyConnection, watermark: int) -> tuple[int, i
         "SELECT key FROM inc_loose UNION SELECT key FROM inc_removed",
     ):
         con.execute(sql)
-    changed, removed_count = con.execute(
+    [(changed, removed_count)] = con.execute(
         "SELECT (SELECT COUNT(*) FROM inc_changed), (SELECT COUNT(*) FROM inc_removed)"
-    ).fetchone()
+    ).fetchall()
     return total, changed, removed_count

@@ -377,17 +377,19 @@ def _restitch(con: duckdb.DuckDBPyConnection, run_id: int, base: dict) -> int:
 
 def _count_totals(con: duckdb.DuckDBPyConnection, report: ResolveReport) -> None:
     """The report's totals, as a full run gives them, from the tables just written."""
-    (
-        report.records,
-        report.low_evidence_records,
-        report.profiles,
-        pool,
-        report.stitched_identifiers,
-        report.refused_identifiers,
-    ) = con.execute(
+    [
+        (
+            report.records,
+            report.low_evidence_records,
+            report.profiles,
+            pool,
+            report.stitched_identifiers,
+            report.refused_identifiers,
+        )
+    ] = con.execute(
         "SELECT (SELECT COUNT(*) FROM identity_records), "
         "(SELECT COUNT(*) FILTER (WHERE low_evidence) FROM identity_records), "
         f"(SELECT COUNT(*) FROM profiles), (SELECT COUNT(*) FROM {POOL}), "
         "(SELECT COUNT(*) FROM anonymous_links), (SELECT COUNT(*) FROM stitching_audit)"
-    ).fetchone()
+    ).fetchall()
     report.distinct_records = pool + report.low_evidence_records

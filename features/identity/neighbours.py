@@ -101,7 +101,9 @@ def _neighbour_keys(
             "CREATE OR REPLACE TEMP TABLE inc_neighbour_keys AS WITH hits AS ("
             f"SELECT key, profile_id FROM {POOL} WHERE email IN (SELECT email FROM inc_emails) "
             f"UNION SELECT m.key, m.profile_id FROM {POOL} m JOIN inc_places p "
-            "ON m.address = p.address AND m.postcode IS NOT DISTINCT FROM p.postcode), "
+            "ON m.address = p.address AND m.postcode IS NOT DISTINCT FROM p.postcode "
+            # Redundant, but a plain IN lets the scan skip other addresses' rows.
+            "WHERE m.address IN (SELECT address FROM inc_places)), "
             "records AS (SELECT key, profile_id FROM identity_records WHERE profile_id IN "
             "(SELECT profile_id FROM hits)), "
             f"copies AS (SELECT key FROM records WHERE key NOT IN (SELECT key FROM {POOL} "
