@@ -10,6 +10,9 @@ casts to text); any
 other SQL is refused when the matcher loads, never guessed. Match weights, Splink's defaults for
 untrained levels and the term-frequency adjustment come from Splink's own objects, so only the
 choice of level is computed here, and tests hold it equal to DuckDB's on generated pairs.
+
+`read_levels` gives the same levels with their SQL and weights but uncompiled, for scoring many
+pairs in the warehouse instead (`Comparison.case_sql`; features.identity.score_pairs).
 """
 
 from __future__ import annotations
@@ -317,7 +320,8 @@ class Comparison:
         return f"CAST(CASE {whens} ELSE {otherwise} END AS TINYINT)"
 
     def weights(self, gamma: np.ndarray, pairs: Pairs) -> np.ndarray:
-        """Splink's match weight per candidate: the level's log2(m/u) plus its tf adjustment."""
+        """Splink's match weight per candidate: the level's log2(m/u) plus its tf adjustment
+        (only `pairs.frequencies` is read, so any object that has it will do)."""
         weight = np.zeros(len(gamma))
         for level in self.levels:
             chosen = gamma == level.gamma
