@@ -1,8 +1,9 @@
 """The incremental run's own scoring and preparation give what Splink and a full run give.
 
 On a copy of the resolved small world, a sample of the records is treated as if it had just
-arrived: scored with the numpy levels against Splink's predict_between on the same pairs, and
-prepared with only its neighbours as voters against a full preparation of every record.
+arrived: scored in the warehouse with the levels' own SQL against Splink's predict_between on
+the same pairs, and prepared with only its neighbours as voters against a full preparation of
+every record.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def _splink_edges(con, model: dict, threshold: float) -> pd.DataFrame:
     return edges.drop_duplicates(EDGE_COLUMNS[:2]).reset_index(drop=True)
 
 
-def test_numpy_scoring_links_the_pairs_splink_links_with_its_probabilities(warehouse_copy):
+def test_warehouse_scoring_links_the_pairs_splink_links_with_its_probabilities(warehouse_copy):
     con, model, threshold = warehouse_copy
     _treat_as_new(con, share=10)
     select_candidates(con, "inc_excluded", model)
