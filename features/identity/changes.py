@@ -2,8 +2,9 @@
 
 Used by `cdp resolve --incremental` (features.identity.incremental). Creates the temp tables
 the run works from: inc_current (key, digest of the records loaded since), inc_changed (key,
-is_new), inc_removed, inc_loose (every record to re-link) and inc_excluded (the pool records
-that take no part in scoring: re-linked or removed).
+is_new, profile_id), inc_removed, inc_loose (every record to re-link, with the profile id it
+had: NULL if new or detached) and inc_excluded (the pool records that take no part in scoring:
+re-linked or removed).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def find_changes(con: duckdb.DuckDBPyConnection, watermark: int) -> tuple[int, i
     con.execute(f"CREATE OR REPLACE TEMP TABLE inc_current AS {changed_digests_sql(watermark)}")
     # New or changed: no stored digest, or another one.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE inc_changed AS SELECT c.key, r.key IS NULL AS is_new "
+        "CREATE OR REPLACE TEMP TABLE inc_changed AS SELECT c.key, r.key IS NULL AS is_new, "
+        "r.profile_id "
         "FROM (SELECT c.key FROM inc_current c ANTI JOIN identity_record_digests d "
         "ON d.key = c.key AND d.digest = c.digest) c LEFT JOIN identity_records r USING (key)"
     )
@@ -65,13 +67,18 @@ def find_changes(con: duckdb.DuckDBPyConnection, watermark: int) -> tuple[int, i
     con.execute(f"CREATE OR REPLACE TEMP TABLE inc_removed AS {removed}")
     if detached:  # by an interrupted unmerge: re-linked, if the record is still there
         con.execute(
-            "INSERT INTO inc_changed SELECT key, FALSE FROM identity_records WHERE profile_id "
-            f"IS NULL AND key IN ({current}) AND key NOT IN (SELECT key FROM inc_changed)"
+            "INSERT INTO inc_changed SELECT key, FALSE, NULL FROM identity_records WHERE "
+            f"profile_id IS NULL AND key IN ({current}) "
+            "AND key NOT IN (SELECT key FROM inc_changed)"
         )
+    # The profiles that lost a record: those the changed records had, and the removed ones'.
+    touched = "SELECT profile_id FROM inc_changed" + (
+        " UNION ALL SELECT profile_id FROM identity_records WHERE key IN "
+        "(SELECT key FROM inc_removed)" if known - (total - new) else ""
+    )  # fmt: skip
     for sql in (
-        "CREATE OR REPLACE TEMP TABLE inc_loose AS SELECT key FROM inc_changed UNION SELECT key "
-        "FROM identity_records WHERE profile_id IN (SELECT profile_id FROM identity_records "
-        "WHERE key IN (SELECT key FROM inc_changed UNION ALL SELECT key FROM inc_removed)) "
+        "CREATE OR REPLACE TEMP TABLE inc_loose AS SELECT key, profile_id FROM inc_changed "
+        f"UNION SELECT key, profile_id FROM identity_records WHERE profile_id IN ({touched}) "
         "AND key NOT IN (SELECT key FROM inc_removed)",
         "CREATE OR REPLACE TEMP TABLE inc_excluded AS "
         "SELECT key FROM inc_loose UNION SELECT key FROM inc_removed",

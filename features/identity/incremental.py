@@ -50,8 +50,8 @@ from features.identity.link_new import (
 from features.identity.pipeline import KEY_SEPARATOR
 from features.identity.profiles import build_golden_records, build_identity_index
 from features.identity.resolve import PINS_SQL, ResolveReport, read_load_watermark, resolve_profiles
+from features.identity.restitch import restitch
 from features.identity.stable_ids import assign_profile_ids
-from features.identity.stitching import EVIDENCE_TABLE, add_fresh_evidence, stitch_devices
 from features.settings import Settings
 from features.warehouse import warehouse
 
@@ -136,10 +136,10 @@ def _relink(con, settings: Settings, base: dict, clock: _Clock) -> _Relinked:
     edges, scored = link_new_records(con, model, threshold, excluded="inc_excluded")
     clock.lap("link")
     clusters, refused = _cluster(con, base, pins, edges, to_rep, loners)
+    # The profile ids the scope's records had, known without reading identity_records again.
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE inc_previous AS SELECT key, profile_id FROM identity_records "
-        "WHERE profile_id IS NOT NULL AND key IN "
-        "(SELECT key FROM inc_loose UNION ALL SELECT key FROM inc_affected_keys)"
+        "CREATE OR REPLACE TEMP TABLE inc_previous AS SELECT key, profile_id FROM inc_loose "
+        "WHERE profile_id IS NOT NULL UNION SELECT key, profile_id FROM inc_affected_keys"
     )
     previous = con.execute("SELECT key, profile_id FROM inc_previous").df()
     issued = IssuedIds(con, previous["profile_id"], clusters["cluster_id"])
@@ -197,7 +197,10 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, base: dict, started
         else:  # only events may have changed
             con.execute("CREATE OR REPLACE TEMP TABLE inc_moved (key VARCHAR)")
         clock.lap("write")
-        report.incremental["restitched_identifiers"] = _restitch(con, run_id, base)
+        report.incremental["restitched_identifiers"] = restitch(
+            con, run_id, int(base["load_watermark"]),
+            "(SELECT key FROM inc_moved UNION ALL SELECT key FROM inc_removed)",
+        )  # fmt: skip
         clock.lap("stitch")
         _count_totals(con, report)
         report.incremental["stage_seconds"] = clock.stages
@@ -317,63 +320,6 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> 
         "INSERT INTO profile_ids_issued BY NAME SELECT * FROM inc_issued",
     ):
         con.execute(sql)
-
-
-def _restitch(con: duckdb.DuckDBPyConnection, run_id: int, base: dict) -> int:
-    """Re-stitch the cookies and devices with a claiming event loaded since the last run, or
-    claimed by a record whose profile id changed (or that was removed): a link or refusal
-    depends only on the claims and on the claimers' profile ids. Returns how many identifiers
-    were re-stitched."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE inc_claimers AS SELECT split_part(key, ':', 1) AS source, "
-        "substr(key, strpos(key, ':') + 1) AS known FROM (SELECT key FROM inc_moved "
-        "UNION ALL SELECT key FROM inc_removed)"
-    )
-    # Events that claim no known id are no evidence, so they cannot change a link. The fresh
-    # events' evidence is read from their own row groups (loads are appended in order); the
-    # claimers' identifiers from the evidence kept by the runs, not from every event.
-    fresh = add_fresh_evidence(con, int(base["load_watermark"]))
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE inc_ids AS SELECT identifier_type, identifier_value "
-        f"FROM {fresh} UNION SELECT identifier_type, identifier_value FROM {EVIDENCE_TABLE} "
-        "WHERE (known_type = 'customer_id' AND known_value IN "
-        "(SELECT known FROM inc_claimers WHERE source = 'shop_customers')) OR "
-        "(known_type = 'subscriber_id' AND known_value IN "
-        "(SELECT known FROM inc_claimers WHERE source = 'email_subscribers'))"
-    )
-    count = int(con.execute("SELECT COUNT(*) FROM inc_ids").fetchone()[0])
-    if not count:
-        return 0
-    same = (
-        "USING inc_ids i WHERE t.identifier_type = i.identifier_type "
-        "AND t.identifier_value = i.identifier_value"
-    )
-    con.execute(f"DELETE FROM anonymous_links t {same}")
-    con.execute(f"DELETE FROM stitching_audit t {same}")
-    # Reads the index written by _write (the known ids' profiles).
-    links, audit = stitch_devices(con, scope="inc_ids", kept_evidence=True)
-    _temp(con, "inc_links", links)
-    _temp(con, "inc_audit", audit.assign(run_id=run_id))
-    con.execute("INSERT INTO anonymous_links BY NAME SELECT * FROM inc_links")
-    con.execute("INSERT INTO stitching_audit BY NAME SELECT * FROM inc_audit")
-    # The index entries of the identifiers re-stitched: only those that changed are rewritten
-    # (most keep their profile; see _write).
-    entry = "identifier_type, identifier_value, profile_id"
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE inc_index_old AS SELECT t.rowid AS row_id, "
-        "t.identifier_type, t.identifier_value, t.profile_id FROM identity_index t "
-        "SEMI JOIN inc_ids i USING (identifier_type, identifier_value) "
-        f"WHERE t.identifier_type IN {_ANONYMOUS}"
-    )
-    con.execute(
-        "DELETE FROM identity_index WHERE rowid IN (SELECT row_id FROM inc_index_old "
-        f"ANTI JOIN inc_links USING ({entry}))"
-    )
-    con.execute(
-        f"INSERT INTO identity_index SELECT {entry} FROM inc_links "
-        f"ANTI JOIN inc_index_old USING ({entry})"
-    )
-    return count
 
 
 def _count_totals(con: duckdb.DuckDBPyConnection, report: ResolveReport) -> None:

@@ -66,7 +66,7 @@ GROUP BY ALL
 _CLAIMS_SQL = """
 SELECT e.*, i.profile_id
 FROM ({evidence}) AS e
-LEFT JOIN (SELECT * FROM identity_index WHERE identifier_type IN ('customer_id', 'subscriber_id')
+LEFT JOIN (SELECT * FROM {index} WHERE identifier_type IN ('customer_id', 'subscriber_id')
            {known}) i
        ON i.identifier_type = e.known_type AND i.identifier_value = e.known_value
 """
@@ -94,7 +94,7 @@ def evidence_sql(scope: str | None = None, since: int | None = None) -> str:
 # appended; erasure drops the table, and the next run builds it again from the events left).
 # Rows are partial sums: one per (identifier, known id, via) and load batch, summed on reading.
 EVIDENCE_TABLE = "stitching_evidence"
-_SCOPED_EVIDENCE_SQL = f"""
+SCOPED_EVIDENCE_SQL = f"""
 SELECT identifier_type, identifier_value, known_type, via, MIN(first_seen_at) AS first_seen_at,
        MAX(last_seen_at) AS last_seen_at, CAST(SUM(evidence) AS BIGINT) AS evidence,
        known_value, junk_identifier, junk_known
@@ -172,10 +172,14 @@ ORDER BY CASE rule WHEN 'blocked_value' THEN 1 WHEN 'unknown_identifier' THEN 2
 
 
 def _build_claims(
-    con: duckdb.DuckDBPyConnection, scope: str | None, evidence: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    scope: str | None,
+    evidence: str | None = None,
+    index: str = "identity_index",
 ) -> None:
     """Temp table `stitch_claims`: every claim with the rule refusing it (NULL: kept).
-    `evidence`: a table or view already holding `evidence_sql(scope)`'s rows, if computed."""
+    `evidence`: a table or view already holding `evidence_sql(scope)`'s rows, if computed;
+    `index`: where the known ids' profiles are read (identity_index or some of its rows)."""
     # A few identifiers' claims (an incremental run's) name few known ids: their index entries
     # are picked out first, so the join does not hash every customer's and subscriber's entry.
     known = (
@@ -184,30 +188,29 @@ def _build_claims(
         else ""
     )
     claims = _CLAIMS_SQL.format(evidence=f"SELECT * FROM {evidence}" if evidence
-                                else evidence_sql(scope), known=known)  # fmt: skip
+                                else evidence_sql(scope), known=known, index=index)  # fmt: skip
     limits = {"max_profiles": MAX_PROFILES_PER_IDENTIFIER,
               "max_accounts": MAX_ACCOUNTS_PER_IDENTIFIER}  # fmt: skip
     con.execute(_RULES_SQL.format(claims=claims, **limits))
 
 
 def stitch_devices(
-    con: duckdb.DuckDBPyConnection, scope: str | None = None, *, kept_evidence: bool = False
+    con: duckdb.DuckDBPyConnection,
+    scope: str | None = None,
+    *,
+    evidence: str | None = None,
+    index: str = "identity_index",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (links, audit) from the events in the warehouse and the current identity index;
     with `scope` (a table of identifier_type, identifier_value), for those identifiers only,
-    their claims read from EVIDENCE_TABLE if `kept_evidence`, else from the events.
+    their claims read from table `evidence` if given (SCOPED_EVIDENCE_SQL's rows, from the
+    evidence kept), else from the events. `index` may name a table holding the identity
+    index's entries of the claimed known ids, if the caller has read them already.
 
     links: identifier_type, identifier_value, profile_id, evidence, first/last_seen_at, via.
     audit: identifier_type, identifier_value, rule, profiles, evidence.
     """
-    if kept_evidence and scope:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE scope_evidence AS "
-            + _SCOPED_EVIDENCE_SQL.format(scope=scope)
-        )
-        _build_claims(con, scope, "scope_evidence")
-    else:
-        _build_claims(con, scope)
+    _build_claims(con, scope, evidence if scope else None, index)
     links, audit = con.execute(_LINKS_SQL).df(), con.execute(_AUDIT_SQL).df()
     con.execute("DROP TABLE stitch_claims")
     return links, audit
