@@ -23,6 +23,8 @@ from features.identity.stitching import (
 _ID = "identifier_type, identifier_value"
 _ENTRY = f"{_ID}, profile_id"
 _ANONYMOUS = "('anonymous_id', 'device_id')"
+# The identifiers re-stitched and the known ids events claim (features.identity.stitching).
+_READ_TYPES = "('anonymous_id', 'device_id', 'customer_id', 'subscriber_id')"
 
 
 def restitch(con: duckdb.DuckDBPyConnection, run_id: int, since: int, claimers: str) -> int:
@@ -54,11 +56,13 @@ def restitch(con: duckdb.DuckDBPyConnection, run_id: int, since: int, claimers: 
         + SCOPED_EVIDENCE_SQL.format(scope="inc_ids")
     )
     # One pass over the index for the entries of the claimed known ids and of the identifiers
-    # themselves (a superset: every entry holding one of those values), with their row ids.
+    # themselves (a superset: every entry of those types holding one of those values), with
+    # their row ids. The index is written sorted by type, so the other types' row groups are
+    # skipped.
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE inc_index_read AS SELECT rowid AS row_id, {_ENTRY} "
-        "FROM identity_index WHERE identifier_value IN (SELECT identifier_value FROM inc_ids "
-        "UNION SELECT known_value FROM scope_evidence)"
+        f"FROM identity_index WHERE identifier_type IN {_READ_TYPES} AND identifier_value IN "
+        "(SELECT identifier_value FROM inc_ids UNION SELECT known_value FROM scope_evidence)"
     )
     same = (
         "USING inc_ids i WHERE t.identifier_type = i.identifier_type "
