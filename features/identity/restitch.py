@@ -30,9 +30,9 @@ _READ_TYPES = "('anonymous_id', 'device_id', 'customer_id', 'subscriber_id')"
 def restitch(con: duckdb.DuckDBPyConnection, run_id: int, since: int, claimers: str) -> int:
     """Re-stitch, inside the caller's transaction and from the identity index it has written,
     the identifiers with claiming events of loads after `since` or claimed by a record whose
-    key is in table `claimers` (column key): their anonymous_links, stitching_audit and
-    identity_index rows. Adds the fresh events' evidence to EVIDENCE_TABLE. Returns how many
-    identifiers were re-stitched."""
+    key is in `claimers` (a table, or a parenthesised query, with column key): their
+    anonymous_links, stitching_audit and identity_index rows. Adds the fresh events' evidence
+    to EVIDENCE_TABLE. Returns how many identifiers were re-stitched."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE inc_claimers AS SELECT split_part(key, ':', 1) AS source, "
         f"substr(key, strpos(key, ':') + 1) AS known FROM {claimers}"
