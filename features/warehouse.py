@@ -89,6 +89,16 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(QUARANTINE_SQL)
 
 
+def create_temp_table(con: duckdb.DuckDBPyConnection, name: str, rows: object) -> None:
+    """Temp table `name` (replaced if it exists) holding `rows`, a pandas frame or Arrow table
+    of the caller's, as DuckDB reads it."""
+    con.register("temp_table_rows", rows)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM temp_table_rows")
+    finally:
+        con.unregister("temp_table_rows")
+
+
 def read_status(settings: Settings) -> dict[str, object]:
     """Row and quarantine counts per source, and the file loads, for `cdp status`."""
     sources = {name: {"rows": 0, "quarantined": 0} for name in CONTRACTS}

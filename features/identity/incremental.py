@@ -53,7 +53,7 @@ from features.identity.resolve import PINS_SQL, ResolveReport, read_load_waterma
 from features.identity.restitch import restitch
 from features.identity.stable_ids import assign_profile_ids
 from features.settings import Settings
-from features.warehouse import warehouse
+from features.warehouse import create_temp_table, warehouse
 
 log = logging.getLogger("cdp.identity")
 MAX_DELTA = 0.2
@@ -103,12 +103,6 @@ class _Clock:
         now = time.perf_counter()
         self.stages[stage] = round(now - self._last, 3)
         self._last = now
-
-
-def _temp(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
-    con.register("inc_frame", frame)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM inc_frame")
-    con.unregister("inc_frame")
 
 
 @dataclass
@@ -223,7 +217,7 @@ def _cluster(con, base, pins, edges, to_rep, loners) -> tuple[pd.DataFrame, int]
     existing profiles at the pool end of an edge), and how many unions were refused. Creates
     inc_affected (their profile ids) and inc_affected_keys (all their records)."""
     ends = pd.DataFrame({"key": pd.concat([edges["unique_id_l"], edges["unique_id_r"]])})
-    _temp(con, "inc_ends", ends.drop_duplicates().astype(str))
+    create_temp_table(con, "inc_ends", ends.drop_duplicates().astype(str))
     con.execute(
         "CREATE OR REPLACE TEMP TABLE inc_affected AS SELECT DISTINCT profile_id FROM "
         f"{CANDIDATES} WHERE key IN (SELECT key FROM inc_ends)"
@@ -275,13 +269,13 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> 
     now = datetime.now(UTC).replace(tzinfo=None)
     records = relinked.records
     identity = records[["key", "source", "record_id", "profile_id", "low_evidence"]]
-    _temp(con, "inc_identity", identity.assign(run_id=run_id))
-    _temp(con, "inc_profiles", relinked.profiles)
-    _temp(con, "inc_index", build_identity_index(records, con))
-    _temp(con, "inc_moved", relinked.moved.astype(str))
+    create_temp_table(con, "inc_identity", identity.assign(run_id=run_id))
+    create_temp_table(con, "inc_profiles", relinked.profiles)
+    create_temp_table(con, "inc_index", build_identity_index(records, con))
+    create_temp_table(con, "inc_moved", relinked.moved.astype(str))
     lineage = relinked.lineage.astype(str).assign(run_id=run_id, recorded_at=now)
-    _temp(con, "inc_lineage", lineage)
-    _temp(con, "inc_issued", relinked.new_ids.assign(run_id=run_id))
+    create_temp_table(con, "inc_lineage", lineage)
+    create_temp_table(con, "inc_issued", relinked.new_ids.assign(run_id=run_id))
     # Re-linked and removed records, and those whose profile id changed: the only records whose
     # identity_records row differs (an affected profile's other records keep theirs).
     rewritten = "(SELECT key FROM inc_excluded UNION ALL SELECT key FROM inc_moved)"

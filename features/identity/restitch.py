@@ -11,7 +11,6 @@ ids' profiles and the identifiers' own entries.
 from __future__ import annotations
 
 import duckdb
-import pandas as pd
 
 from features.identity.stitching import (
     EVIDENCE_TABLE,
@@ -19,6 +18,7 @@ from features.identity.stitching import (
     add_fresh_evidence,
     stitch_devices,
 )
+from features.warehouse import create_temp_table
 
 _ID = "identifier_type, identifier_value"
 _ENTRY = f"{_ID}, profile_id"
@@ -73,8 +73,8 @@ def restitch(con: duckdb.DuckDBPyConnection, run_id: int, since: int, claimers: 
     links, audit = stitch_devices(
         con, scope="inc_ids", evidence="scope_evidence", index="inc_index_read"
     )
-    _table(con, "inc_links", links)
-    _table(con, "inc_audit", audit.assign(run_id=run_id))
+    create_temp_table(con, "inc_links", links)
+    create_temp_table(con, "inc_audit", audit.assign(run_id=run_id))
     con.execute("INSERT INTO anonymous_links BY NAME SELECT * FROM inc_links")
     con.execute("INSERT INTO stitching_audit BY NAME SELECT * FROM inc_audit")
     # The index entries of the identifiers re-stitched: only those that changed are rewritten
@@ -92,9 +92,3 @@ def restitch(con: duckdb.DuckDBPyConnection, run_id: int, since: int, claimers: 
         f"ANTI JOIN inc_index_old USING ({_ENTRY})"
     )
     return count
-
-
-def _table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
-    con.register("restitch_frame", frame)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM restitch_frame")
-    con.unregister("restitch_frame")

@@ -66,8 +66,7 @@ GROUP BY ALL
 _CLAIMS_SQL = """
 SELECT e.*, i.profile_id
 FROM ({evidence}) AS e
-LEFT JOIN (SELECT * FROM {index} WHERE identifier_type IN ('customer_id', 'subscriber_id')
-           {known}) i
+LEFT JOIN (SELECT * FROM {index} WHERE identifier_type IN ('customer_id', 'subscriber_id')) i
        ON i.identifier_type = e.known_type AND i.identifier_value = e.known_value
 """
 
@@ -179,16 +178,10 @@ def _build_claims(
 ) -> None:
     """Temp table `stitch_claims`: every claim with the rule refusing it (NULL: kept).
     `evidence`: a table or view already holding `evidence_sql(scope)`'s rows, if computed;
-    `index`: where the known ids' profiles are read (identity_index or some of its rows)."""
-    # A few identifiers' claims (an incremental run's) name few known ids: their index entries
-    # are picked out first, so the join does not hash every customer's and subscriber's entry.
-    known = (
-        f"AND identifier_value IN (SELECT known_value FROM {evidence})"
-        if scope and evidence
-        else ""
-    )
+    `index`: where the known ids' profiles are read (identity_index, or the entries of the
+    known ids the claims name, read beforehand: features.identity.restitch)."""
     claims = _CLAIMS_SQL.format(evidence=f"SELECT * FROM {evidence}" if evidence
-                                else evidence_sql(scope), known=known, index=index)  # fmt: skip
+                                else evidence_sql(scope), index=index)  # fmt: skip
     limits = {"max_profiles": MAX_PROFILES_PER_IDENTIFIER,
               "max_accounts": MAX_ACCOUNTS_PER_IDENTIFIER}  # fmt: skip
     con.execute(_RULES_SQL.format(claims=claims, **limits))
