@@ -38,7 +38,9 @@ class IssuedIds(MutableMapping[str, int]):
     ) -> None:
         self._con = con
         known = pd.unique(pd.Series(list(known), dtype=object))
-        candidates = pd.unique(pd.Series([candidate_id(s) for s in seeds], dtype=object))
+        # Seeds repeat (one per record of a cluster): hash each distinct seed once.
+        distinct = pd.unique(pd.Series(list(seeds), dtype=object))
+        candidates = pd.unique(pd.Series([candidate_id(s) for s in distinct], dtype=object))
         asked = pd.DataFrame({"profile_id": pd.concat([pd.Series(known), pd.Series(candidates)])})
         con.register("issued_asked", asked.astype(object))
         try:
