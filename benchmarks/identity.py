@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from incremental import start_like_the_cli
 from phases import run_child
 
 
@@ -43,6 +44,7 @@ def phase_resolve(world: Path, home: Path) -> dict:
     from features.settings import load_settings
 
     settings = load_settings(home=home)
+    start_like_the_cli()
     started = time.perf_counter()
     report = resolve_profiles(settings)
     seconds = time.perf_counter() - started
@@ -63,6 +65,7 @@ def phase_splink(world: Path, home: Path, seed: int) -> dict:
     from features.warehouse import warehouse
 
     settings = load_settings(home=home)
+    start_like_the_cli()  # the same process set-up on both sides
     started = time.perf_counter()
     with warehouse(settings, read_only=True) as con:
         _, prepared = collect_person_records(con, settings.phone_region)

@@ -58,7 +58,7 @@ def phase_resolve(root: Path, mode: str, home: str) -> dict:
 
     settings = load_settings(home=root / home)
     run = resolve_incremental if mode == "incremental" else resolve_profiles
-    _import_lazily_loaded_modules()
+    start_like_the_cli()
     # The home was just copied: without a sync, the run's first checkpoint (its fsync) would
     # also write back the copy's 600 MB still in the page cache, which is no work of the run's
     # (0.3 s at a million records, measured).
@@ -75,16 +75,20 @@ def phase_resolve(root: Path, mode: str, home: str) -> dict:
             "stitching_over_merges": scores["stitching"]["over_merges"]}  # fmt: skip
 
 
-def _import_lazily_loaded_modules() -> None:
-    """Modules the code imports on first use (phone metadata, nicknames, Splink's SQL dialect):
-    loading them is interpreter start-up, the same for both runs, not work."""
+def start_like_the_cli() -> None:
+    """What `cdp resolve` has done before its run starts: load the modules the code imports on
+    first use (phone metadata, nicknames, Splink's SQL dialect: interpreter start-up, the same
+    for both runs, not work), then freeze the start-up heap out of the garbage collector's
+    reach, as the CLI does (serving.runtime.freeze_gc)."""
     import phonenumbers
     import sqlglot.dialects.duckdb  # noqa: F401
 
     from features.identity.canonical import name_aliases
+    from serving.runtime import freeze_gc
 
     phonenumbers.parse("+12025550123")
     name_aliases("bill")
+    freeze_gc()
 
 
 def agreement(root: Path, home: str) -> float:

@@ -54,7 +54,7 @@ def phase_setup(people: int, seed: int, delta: float, runs: int, root: Path) -> 
 
 
 def phase_step(root: Path, step: int) -> dict:
-    from incremental import _import_lazily_loaded_modules
+    from incremental import start_like_the_cli
 
     from features.identity.incremental import resolve_incremental
     from features.identity.resolve import evaluate_against_truth
@@ -64,7 +64,7 @@ def phase_step(root: Path, step: int) -> dict:
     settings = load_settings(home=root / "home")
     ingest_folder(settings, root / f"slice{step}")
     ingested_mb = _size_mb(settings.warehouse_path)
-    _import_lazily_loaded_modules()
+    start_like_the_cli()
     os.sync()  # the ingest's writes are no work of the run's
     started, cpu = time.perf_counter(), time.process_time()
     report = resolve_incremental(settings)
@@ -80,13 +80,13 @@ def phase_step(root: Path, step: int) -> dict:
 
 
 def phase_full(root: Path) -> dict:
-    from incremental import _import_lazily_loaded_modules
+    from incremental import start_like_the_cli
 
     from features.identity.resolve import evaluate_against_truth, resolve_profiles
     from features.settings import load_settings
 
     settings = load_settings(home=root / "full")
-    _import_lazily_loaded_modules()
+    start_like_the_cli()
     os.sync()
     started, cpu = time.perf_counter(), time.process_time()
     report = resolve_profiles(settings)

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from features.errors import CdpError, ConfigError, ContractError
 from features.settings import Settings
+from serving import runtime
 from serving.cli_activation import audience_app
 from serving.cli_features import features_app
 from serving.cli_identity import identity_app
@@ -170,7 +171,7 @@ def run(
     status(ctx, as_json=False)
     from features.identity.resolve import resolve_profiles
 
-    with console.status("resolving identities"):
+    with runtime.frozen_heap(), console.status("resolving identities"):
         report = resolve_profiles(settings)
     out.print(
         f"identity: {report.records:,} records -> {report.profiles:,} profiles, "
@@ -233,7 +234,7 @@ def link(
         while name in tables:
             name += "_"
         tables[name] = read_table(path)
-    with console.status(f"linking {len(tables)} table(s)"):
+    with runtime.frozen_heap(), console.status(f"linking {len(tables)} table(s)"):
         result = link_tables(
             tables,
             roles,
@@ -269,7 +270,7 @@ def resolve(
     else:
         from features.identity.resolve import resolve_profiles as run_resolve
 
-    with console.status("resolving identities"):
+    with runtime.frozen_heap(), console.status("resolving identities"):
         report = run_resolve(settings_from(ctx))
     if as_json:
         out.print_json(json.dumps(report.to_dict()))

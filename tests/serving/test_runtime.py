@@ -175,6 +175,19 @@ def test_freeze_gc_moves_live_objects_to_the_permanent_generation() -> None:
         gc.unfreeze()
 
 
+def test_frozen_heap_hands_the_objects_back_to_the_collector() -> None:
+    """The CLI freezes the heap for a long command only: a test or notebook calling the
+    command in its own process is left with nothing frozen."""
+    assert gc.get_freeze_count() == 0
+    with runtime.frozen_heap() as frozen:
+        assert frozen > 1000
+        assert gc.get_freeze_count() > 1000  # less any frozen object freed since
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), runtime.frozen_heap():
+        raise RuntimeError("the command failed")
+    assert gc.get_freeze_count() == 0
+
+
 @pytest.mark.parametrize(
     ("url", "skipped"),
     [
