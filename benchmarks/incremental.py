@@ -75,7 +75,7 @@ def phase_resolve(root: Path, mode: str, home: str) -> dict:
             "stitching_over_merges": scores["stitching"]["over_merges"]}  # fmt: skip
 
 
-def start_like_the_cli() -> None:
+def start_like_the_cli(freeze: bool = True) -> None:
     """What `cdp resolve` has done before its run starts: load the modules the code imports on
     first use (phone metadata, nicknames, Splink's SQL dialect: interpreter start-up, the same
     for both runs, not work), then freeze the start-up heap out of the garbage collector's
@@ -88,7 +88,8 @@ def start_like_the_cli() -> None:
 
     phonenumbers.parse("+12025550123")
     name_aliases("bill")
-    freeze_gc()
+    if freeze:
+        freeze_gc()
 
 
 def agreement(root: Path, home: str) -> float:
