@@ -151,7 +151,7 @@ def freeze_gc() -> int:
     The CLI does it too (`frozen_heap`), once a long command has imported what it needs
     (`cdp resolve`, `cdp link`, `cdp run`): a full run at a million records made ten full
     collections that walked the imported modules' objects (Splink, sqlglot, pandas, MLflow)
-    every time, 1.33 s, and 0.64 s with them frozen (docs/benchmarks.md, "Garbage collection
+    every time, 1.60 s, and 0.70 s with them frozen (docs/benchmarks.md, "Garbage collection
     in a resolve run").
 
     In the service, call it once the service is up, after models are loaded: from a
