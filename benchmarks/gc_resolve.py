@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import shutil
 import statistics
 import tempfile
@@ -25,7 +24,7 @@ from phases import run_child
 
 
 def phase_run(home: Path, incremental: bool, frozen: bool) -> dict:
-    from incremental import start_like_the_cli
+    from incremental import start_like_the_cli, timed_run
 
     from features.identity.incremental import resolve_incremental
     from features.identity.resolve import resolve_profiles
@@ -43,10 +42,8 @@ def phase_run(home: Path, incremental: bool, frozen: bool) -> dict:
             collections[info["generation"]][1] += time.perf_counter() - began.pop()
 
     gc.callbacks.append(count)
-    os.sync()
-    started = time.perf_counter()
-    (resolve_incremental if incremental else resolve_profiles)(load_settings(home=home))
-    seconds = time.perf_counter() - started
+    run = resolve_incremental if incremental else resolve_profiles
+    _, seconds, _ = timed_run(run, load_settings(home=home))
     gc.callbacks.remove(count)
     return {"work_seconds": seconds, "collections": {g: n for g, (n, _) in collections.items()},
             "gc_seconds": {g: s for g, (_, s) in collections.items()}}  # fmt: skip

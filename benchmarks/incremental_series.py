@@ -26,9 +26,9 @@ import os
 import platform
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
+from incremental import agreement
 from phases import run_child
 
 
@@ -54,7 +54,7 @@ def phase_setup(people: int, seed: int, delta: float, runs: int, root: Path) -> 
 
 
 def phase_step(root: Path, step: int) -> dict:
-    from incremental import start_like_the_cli
+    from incremental import start_like_the_cli, timed_run
 
     from features.identity.incremental import resolve_incremental
     from features.identity.resolve import evaluate_against_truth
@@ -65,10 +65,7 @@ def phase_step(root: Path, step: int) -> dict:
     ingest_folder(settings, root / f"slice{step}")
     ingested_mb = _size_mb(settings.warehouse_path)
     start_like_the_cli()
-    os.sync()  # the ingest's writes are no work of the run's
-    started, cpu = time.perf_counter(), time.process_time()
-    report = resolve_incremental(settings)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    report, seconds, cpu = timed_run(resolve_incremental, settings)
     scores = evaluate_against_truth(settings, root / "world" / "truth")
     counts = report.incremental or {}
     return {"work_seconds": seconds, "cpu_seconds": cpu, "mode": report.mode,
@@ -80,17 +77,14 @@ def phase_step(root: Path, step: int) -> dict:
 
 
 def phase_full(root: Path) -> dict:
-    from incremental import start_like_the_cli
+    from incremental import start_like_the_cli, timed_run
 
     from features.identity.resolve import evaluate_against_truth, resolve_profiles
     from features.settings import load_settings
 
     settings = load_settings(home=root / "full")
     start_like_the_cli()
-    os.sync()
-    started, cpu = time.perf_counter(), time.process_time()
-    report = resolve_profiles(settings)
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    report, seconds, cpu = timed_run(resolve_profiles, settings)
     scores = evaluate_against_truth(settings, root / "world" / "truth")
     return {"work_seconds": seconds, "cpu_seconds": cpu, "records": report.records,
             "f1": scores["pairwise"]["f1"], "over_merges": scores["stitching"]["over_merges"],
@@ -137,7 +131,7 @@ def main() -> None:
         ]
         shutil.copytree(root / "home", root / "full")
         full = run_child(__file__, ["--phase", "full", *common])
-        agree = _agreement(root)
+        agree = agreement(root, "home")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -159,19 +153,6 @@ def main() -> None:
     first, last = steps[0]["work_seconds"], steps[-1]["work_seconds"]
     print(f"last / first incremental run: {last / first:.2f}; agreement of the last "
           f"incremental partition with the full run's (pairwise F1): {agree:.4f}")  # fmt: skip
-
-
-def _agreement(root: Path) -> float:
-    """Pairwise F1 of the series' partition against the full run's (homes still present)."""
-    from features.identity.evaluate import evaluate_clusters
-    from features.identity.resolve import read_assignments
-    from features.settings import load_settings
-
-    inc = read_assignments(load_settings(home=root / "home"))
-    full = read_assignments(load_settings(home=root / "full"))
-    both = inc.merge(full, on=["source", "record_id"], suffixes=("_inc", "_full"))
-    scores = evaluate_clusters(both, cluster="profile_id_inc", truth="profile_id_full")
-    return scores["pairwise"]["f1"]
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ from features.identity.link_new import (
 from features.identity.pipeline import KEY_SEPARATOR
 from features.identity.profiles import build_golden_records, build_identity_index
 from features.identity.resolve import PINS_SQL, ResolveReport, read_load_watermark, resolve_profiles
-from features.identity.restitch import restitch
+from features.identity.restitch import ANONYMOUS_TYPES, restitch
 from features.identity.stable_ids import assign_profile_ids
 from features.settings import Settings
 from features.warehouse import create_temp_table, warehouse
@@ -58,7 +58,6 @@ from features.warehouse import create_temp_table, warehouse
 log = logging.getLogger("cdp.identity")
 MAX_DELTA = 0.2
 UNTRUSTED_NAME_SOURCES = frozenset({"orders"})  # as in resolve: a shipping name is not the buyer's
-_ANONYMOUS = "('anonymous_id', 'device_id')"
 
 
 def resolve_incremental(settings: Settings, *, max_delta: float = MAX_DELTA) -> ResolveReport:
@@ -292,7 +291,7 @@ def _write(con: duckdb.DuckDBPyConnection, run_id: int, relinked: _Relinked) -> 
         f"DELETE FROM profiles WHERE profile_id IN {old}",
         "INSERT INTO profiles BY NAME SELECT * FROM inc_profiles",
         f"CREATE OR REPLACE TEMP TABLE inc_index_old AS SELECT rowid AS row_id, {entry} FROM "
-        f"identity_index WHERE profile_id IN {old} AND identifier_type NOT IN {_ANONYMOUS}",
+        f"identity_index WHERE profile_id IN {old} AND identifier_type NOT IN {ANONYMOUS_TYPES}",
         "DELETE FROM identity_index WHERE rowid IN (SELECT row_id FROM inc_index_old "
         f"ANTI JOIN inc_index USING ({entry}))",
         f"INSERT INTO identity_index BY NAME SELECT * FROM inc_index ANTI JOIN inc_index_old "

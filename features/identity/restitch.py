@@ -22,7 +22,7 @@ from features.warehouse import create_temp_table
 
 _ID = "identifier_type, identifier_value"
 _ENTRY = f"{_ID}, profile_id"
-_ANONYMOUS = "('anonymous_id', 'device_id')"
+ANONYMOUS_TYPES = "('anonymous_id', 'device_id')"  # identifiers stitched to a profile
 # The identifiers re-stitched and the known ids events claim (features.identity.stitching).
 _READ_TYPES = "('anonymous_id', 'device_id', 'customer_id', 'subscriber_id')"
 
@@ -81,7 +81,7 @@ def restitch(con: duckdb.DuckDBPyConnection, run_id: int, since: int, claimers: 
     # (most keep their profile, as the records' entries in features.identity.incremental).
     con.execute(
         "CREATE OR REPLACE TEMP TABLE inc_index_old AS SELECT * FROM inc_index_read "
-        f"SEMI JOIN inc_ids USING ({_ID}) WHERE identifier_type IN {_ANONYMOUS}"
+        f"SEMI JOIN inc_ids USING ({_ID}) WHERE identifier_type IN {ANONYMOUS_TYPES}"
     )
     con.execute(
         "DELETE FROM identity_index WHERE rowid IN (SELECT row_id FROM inc_index_old "
