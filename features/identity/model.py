@@ -10,46 +10,21 @@ clustering threshold is the one that maximises the pairwise F1 the model itself 
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from features.identity.chance import count_block_pairs, count_rare_levels
-from features.identity.comparisons import build_comparisons, surname_agreement
+from features.identity.comparisons import (
+    HOUSEHOLD_LIFT,
+    build_comparisons,
+    household_lift,
+    surname_agreement,
+)
+from features.identity.em_sessions import deterministic_rules, train_m
 
 log = logging.getLogger("cdp.identity")
-
-
-@contextmanager
-def _zero_m_as_unobserved():
-    """During EM, treat a level whose m comes out exactly 0 as not observed among matches.
-
-    On small data a level can be seen only in pairs whose match probability underflows to 0
-    (a 200-person world's first/last-name swaps, say); Splink 5 then refuses m = 0.0, or any m
-    below 1e-300, with a ValueError and the whole run fails. Not observed is what such an
-    estimate means: Splink leaves that level's m unset (weight 0) and warns, as it does for a
-    level it never saw.
-    """
-    from splink.internals import expectation_maximisation as em
-
-    original = em.populate_m_u_from_lookup
-
-    def populate(fixed, level, column, lookup):
-        entry = lookup.get(column, {}).get(level.comparison_vector_value)
-        m = entry.get("m_probability") if entry is not None else None
-        if isinstance(m, float | int) and m < 1e-300:  # 0, or a subnormal Splink refuses
-            trimmed = {k: v for k, v in entry.items() if k != "m_probability"}
-            lookup = {**lookup, column: {**lookup[column],
-                                         level.comparison_vector_value: trimmed}}  # fmt: skip
-        return original(fixed, level, column, lookup)
-
-    em.populate_m_u_from_lookup = populate
-    try:
-        yield
-    finally:
-        em.populate_m_u_from_lookup = original
 
 
 # Candidate blocking rules, most specific first. Each is kept only if present in the data and if
@@ -70,6 +45,13 @@ _CANDIDATE_RULES: tuple[tuple[str, ...], ...] = (
 )
 
 
+# One attribute alone: blocks that find the records whose other attributes are all mistyped.
+# Offered only when asked for (`cdp link`), each still within the budget.
+_SINGLE_RULES: tuple[tuple[str, ...], ...] = (
+    ("dob",), ("postcode",), ("last_name",), ("first_name",), ("city",),
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class BlockingChoice:
     """A candidate blocking rule with the comparisons it would generate and the verdict."""
@@ -79,10 +61,14 @@ class BlockingChoice:
     kept: bool
 
 
-def candidate_rules(columns: set[str], extras: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    """The candidate rules whose columns all exist, plus one rule per extra identifier."""
+def candidate_rules(
+    columns: set[str], extras: tuple[str, ...] = (), single_attribute: bool = False
+) -> list[tuple[str, ...]]:
+    """The candidate rules whose columns all exist, plus one rule per extra identifier (and,
+    with `single_attribute`, one per name, birth date and place, least specific last)."""
     available = set(columns) | {"email_user"} if "email" in columns else set(columns)
-    rules = [rule for rule in _CANDIDATE_RULES if set(rule) <= available]
+    offered = _CANDIDATE_RULES + (_SINGLE_RULES if single_attribute else ())
+    rules = [rule for rule in offered if set(rule) <= available]
     rules += [(column,) for column in extras]
     if "first_name" in columns and "last_name" in columns:
         # Typos in both names: first letters plus a location or birth date.
@@ -105,7 +91,11 @@ class IdentityModel:
     Splink's DuckDB (None: DuckDB's defaults), and `count_rare` (False: u of every level
     from Splink's random sample alone, as plain Splink has it). After `fit`, `rare_levels_`
     lists the levels whose u was counted within their blocks rather than sampled
-    (features.identity.chance).
+    (features.identity.chance). `single_attribute_rules` also offers blocking on one name, the
+    birth date or one place alone (still within the budget): more of the heavily mistyped
+    duplicates are found, at more comparisons. After `fit`: `em_rules_` (the EM sessions run,
+    chosen by `choose_em_rules`), `em_failed_`, `untrained_` (comparisons no session could
+    train, left at Splink's defaults) and `household_lift_` (`comparisons.household_lift`).
     """
 
     def __init__(
@@ -121,6 +111,7 @@ class IdentityModel:
         memory_limit: str | None = None,
         temp_directory: str | None = None,
         count_rare: bool = True,
+        single_attribute_rules: bool = False,
     ) -> None:
         self.link_type = link_type
         self.extras = extras
@@ -132,6 +123,7 @@ class IdentityModel:
         self.memory_limit = memory_limit
         self.temp_directory = temp_directory
         self.count_rare = count_rare
+        self.single_attribute_rules = single_attribute_rules
 
     def fit(
         self, tables: dict[str, pd.DataFrame], columns: set[str], *, threads: int | None = None
@@ -165,15 +157,22 @@ class IdentityModel:
             self.link_type = "link_and_dedupe"
         n_records = sum(len(frame) for frame in tables.values())
         self.columns_ = set(columns)
-        rules = candidate_rules(self.columns_, self.extras)
+        rules = candidate_rules(self.columns_, self.extras, self.single_attribute_rules)
         self.blocking_choices_ = self._choose_blocking(registered, rules, n_records)
         kept = [block_on(*c.columns) for c in self.blocking_choices_ if c.kept]
         if not kept:
             raise ValueError("no blocking rule fits the data: nothing to compare")
+        union = " UNION ALL ".join(f"SELECT * FROM {t.physical_name}" for t in registered)
+        self.household_lift_ = household_lift(self.con_, f"({union})", self.columns_)
+        # Too few plainly distinct pairs to measure: households assumed, the cautious side.
+        self.households_ = self.household_lift_ is None or self.household_lift_ > HOUSEHOLD_LIFT
+        comparisons = build_comparisons(
+            self.columns_, self.extras, surname_agreement(tables), households=self.households_
+        )
         settings = SettingsCreator(
             link_type=self.link_type,
             unique_id_column_name="unique_id",
-            comparisons=build_comparisons(self.columns_, self.extras, surname_agreement(tables)),
+            comparisons=comparisons,
             blocking_rules_to_generate_predictions=kept,
             retain_intermediate_calculation_columns=False,
             retain_matching_columns=True,
@@ -182,8 +181,15 @@ class IdentityModel:
         self.linker_ = Linker(source, settings, log_level=logging.ERROR)
         training = self.linker_.training
         training.estimate_probability_two_random_records_match(
-            _deterministic_rules(self.columns_, self.extras), recall=0.8
+            deterministic_rules(self.columns_, self.extras), recall=0.8
         )
+        if not 0 < self.linker_._settings_obj._probability_two_random_records_match < 1:
+            # No pair at all agrees on the rules: nothing to estimate from. One match per record
+            # on average; EM re-estimates it within each session anyway.
+            log.warning("prior not estimable from the data; starting from one match per record")
+            self.linker_._settings_obj._probability_two_random_records_match = 1 / max(
+                n_records - 1, 1
+            )
         training.estimate_u_using_random_sampling(max_pairs=self.max_pairs_u, seed=self.seed)
         # Levels the random sample barely sees (same surname and address, same email) would
         # swing by ten bits with one sighting more or less: counted within their blocks.
@@ -196,16 +202,36 @@ class IdentityModel:
                 max_pairs=self.max_pairs_u,
                 seed=self.seed,
             )
-        with _zero_m_as_unobserved():
-            for rule in _em_rules(self.columns_, self.extras):
-                # EM needs enough pairs to see matches and non-matches, not all of them: past
-                # half a million pairs the estimates stop moving while the cost keeps growing
-                # (clustered F1 identical to 4 places with 5e5 and 1e6 at 230k and 1M records).
-                training.estimate_parameters_using_expectation_maximisation(
-                    block_on(*rule), max_pairs=self.max_pairs_em
-                )
+        self._train_m(registered)
         self.settings_ = self.linker_.misc.save_model_to_json()
         return self
+
+    def _train_m(self, registered: list) -> None:
+        """m probabilities by EM (features.identity.em_sessions); sets `em_rules_`,
+        `em_failed_` and `untrained_`."""
+        link_only = self.link_type == "link_only"
+        counted = {choice.columns: choice.comparisons for choice in self.blocking_choices_}
+
+        def pairs(rule: tuple[str, ...]) -> int:
+            if rule not in counted:
+                counted[rule] = count_rule_pairs(self.con_, registered, rule, link_only)
+            return counted[rule]
+
+        self.em_rules_, self.em_failed_, self.untrained_ = train_m(
+            self.linker_, self.columns_, self.extras, pairs, max_pairs=self.max_pairs_em
+        )
+
+    @property
+    def training_summary_(self) -> dict[str, object]:
+        """How the fit went, for run reports: EM sessions, what they could not train, and
+        whether surname and place were scored together."""
+        return {
+            "em_sessions": list(self.em_rules_),
+            "em_failed": dict(self.em_failed_),
+            "untrained_comparisons": list(self.untrained_),
+            "household_lift": self.household_lift_,
+            "surname_and_place_together": self.households_,
+        }
 
     def _choose_blocking(self, tables: list, rules: list, n_records: int) -> list[BlockingChoice]:
         budget = max(self.comparisons_per_record * n_records, 10_000)
@@ -287,28 +313,3 @@ def count_rule_pairs(con, tables: list, rule: tuple[str, ...], link_only: bool) 
         for i, t in enumerate(tables)
     )
     return count_block_pairs(con, f"({rows})", [f"key_{i}" for i in range(len(keys))], link_only)
-
-
-def _deterministic_rules(columns: set[str], extras: tuple[str, ...]) -> list:
-    rules = []
-    if {"first_name", "last_name", "dob"} <= columns:
-        rules.append(block_on("first_name", "last_name", "dob"))
-    if {"email", "last_name"} <= columns:
-        rules.append(block_on("email", "last_name"))
-    if {"phone", "last_name"} <= columns:
-        rules.append(block_on("phone", "last_name"))
-    rules += [block_on(c, "last_name") for c in extras if "last_name" in columns]
-    if not rules and {"first_name", "last_name"} <= columns:
-        rules.append(block_on("first_name", "last_name"))
-    return rules or [block_on(sorted(columns)[0])]
-
-
-def _em_rules(columns: set[str], extras: tuple[str, ...]) -> list[tuple[str, ...]]:
-    """EM sessions whose blocking columns differ, so every comparison is trained at least once."""
-    # Prefer blocks of personal identifiers. Blocks that also gather housemates (a shared
-    # phone line, a surname in a postcode) teach EM that first names often differ between
-    # matches, which is exactly the mistake that merges households.
-    options = [("email",), ("dob",), *[(e,) for e in extras], ("first_name", "last_name"),
-               ("phone",), ("first_name", "postcode")]  # fmt: skip
-    chosen = [rule for rule in options if set(rule) <= columns]
-    return chosen[:3] if len(chosen) >= 2 else [*chosen, ("last_name",)]

@@ -45,6 +45,7 @@ class Clustering:
     edges: dict[str, int] = field(default_factory=dict)
     contradiction_rates: dict[str, float] = field(default_factory=dict)
     rare_levels: list[dict] = field(default_factory=list)  # u counted, not sampled
+    training: dict = field(default_factory=dict)  # IdentityModel.training_summary_
     model_records: pd.DataFrame | None = field(default=None, repr=False)  # Splink's input
     model: object | None = field(default=None, repr=False)  # the fitted IdentityModel
     phase_seconds: dict[str, float] = field(default_factory=dict)
@@ -72,6 +73,7 @@ def cluster_tables(
     cannot_link: dict[str, set[str]] | None = None,
     memory_limit: str | None = None,
     temp_directory: str | None = None,
+    single_attribute_rules: bool = False,
 ) -> Clustering:
     """Cluster prepared records of one or more tables (source name -> prepared records).
 
@@ -104,7 +106,8 @@ def cluster_tables(
     watch.lap("collapse")
 
     model = IdentityModel(seed=seed, extras=extras, threshold=threshold,
-                          memory_limit=memory_limit, temp_directory=temp_directory)  # fmt: skip
+                          memory_limit=memory_limit, temp_directory=temp_directory,
+                          single_attribute_rules=single_attribute_rules)  # fmt: skip
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdp-email-edges") as pool:
         # The email edges need no model: found (in DuckDB, mostly) while Splink trains, and
         # done before it predicts, when memory peaks.
@@ -175,6 +178,7 @@ def cluster_tables(
         edges={"scored": scored, "email": len(email_edges), "refused": refused},
         contradiction_rates=contradiction,
         rare_levels=[asdict(level) for level in model.rare_levels_],
+        training=model.training_summary_,
         model_records=representatives.rename(columns={"record_id": "key"}),
         model=model,
         phase_seconds=watch.phases,

@@ -117,6 +117,8 @@ def prepare_records(
         pd.Series(out["first_name"], dtype=object), None, lambda n: list(name_aliases(n))
     )
     out["dob"] = _per_distinct(column("dob"), parse_dates) if "dob" in roles else pd.NaT
+    if "dob" in roles:
+        _refuse_unreadable_dates(column("dob"), out["dob"], f"{source_name}: {roles['dob']!r}")
     if "email" in roles:
         out["email"] = _per_distinct(column("email"), normalise_email, canonical_email)
         out["email_user"] = user_part(out["email"])
@@ -135,6 +137,18 @@ def prepare_records(
     for extra in extras:
         out[extra] = normalise_identifier(frame[extra].astype("string")).str.lower().to_numpy()
     return out.astype(object).where(out.notna(), None)
+
+
+def _refuse_unreadable_dates(raw: pd.Series, parsed: pd.Series, where: str) -> None:
+    """A ContractError when a date column has values and not one of them could be read: the
+    model would otherwise run without birth dates and say nothing."""
+    given = int(normalise_text(raw).notna().sum())
+    if given and not pd.notna(parsed).any():
+        raise ContractError(
+            f"{where}: none of its {given:,} dates could be read. Write them as YYYY-MM-DD "
+            "(YYYYMMDD and YYYY/MM/DD are read too; DD/MM/YYYY or MM/DD/YYYY only when a day "
+            "above 12 shows which comes first)"
+        )
 
 
 def user_part(emails: pd.Series) -> pd.Series:
@@ -162,10 +176,14 @@ def canonical_address(address: str | None) -> str | None:
 
 
 def parse_dates(values: pd.Series) -> pd.Series:
-    """Dates in ISO, YYYYMMDD or YYYY/MM/DD; anything else (or impossible dates) -> missing.
+    """Dates in ISO, YYYYMMDD or YYYY/MM/DD, and day/month/year forms (separated by '/', '-'
+    or '.') when the column itself says which comes first; anything else (or impossible dates)
+    -> missing.
 
-    Day-first and month-first forms are refused rather than guessed: a wrong guess would make
-    two different birthdays agree.
+    Day-first or month-first is read from the values that only one order can parse (a first
+    number above 12: day-first; a second: month-first). With no such value, or values of both
+    kinds, the day/month forms stay missing rather than guessed: a wrong guess would make two
+    different birthdays agree.
     """
     text = normalise_text(values)
     parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
@@ -174,6 +192,16 @@ def parse_dates(values: pd.Series) -> pd.Series:
         if not todo.any():
             break
         parsed[todo] = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+    todo = parsed.isna() & text.notna()
+    if todo.any():
+        parts = text[todo].str.extract(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{4})$").dropna()
+        first, second = parts[0].astype(int), parts[2].astype(int)
+        day_first = ((first > 12) & (second <= 12)).any()
+        month_first = ((second > 12) & (first <= 12)).any()
+        if day_first != month_first:
+            day, month = (first, second) if day_first else (second, first)
+            ymd = pd.DataFrame({"year": parts[3].astype(int), "month": month, "day": day})
+            parsed[parts.index] = pd.to_datetime(ymd, errors="coerce")
     return parsed.dt.date.to_numpy()
 
 

@@ -77,6 +77,7 @@ class ResolveReport:
     contradiction_rates: dict | None = None
     # Levels whose u was counted within their blocks instead of sampled (chance.RareLevel)
     rare_levels: list[dict] | None = None
+    training: dict | None = None  # EM sessions and choices (IdentityModel.training_summary_)
     mlflow_run_id: str | None = None
     phase_seconds: dict[str, float] | None = None
     phase_peak_mb: dict[str, int] | None = None
@@ -218,6 +219,7 @@ def _resolve(
     )
     report.contradiction_rates = clustering.contradiction_rates
     report.rare_levels = clustering.rare_levels
+    report.training = clustering.training
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdp-mlflow") as pool:
         # MLflow's import and store are Python; the write below is DuckDB, which frees the GIL.
         opening = pool.submit(open_identity_experiment, settings)

@@ -1,0 +1,106 @@
+"""How the linkage model trains on whatever roles a table has: EM sessions, the prior, and
+whether surname and place are scored together."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.identity.comparisons import HOUSEHOLD_LIFT, household_lift
+from features.identity.em_sessions import (
+    MIN_EM_PAIRS,
+    TrainableComparison,
+    active_comparisons,
+    choose_em_rules,
+    deterministic_rules,
+)
+
+
+def comparison(name: str, *columns: str, trainable: bool = True) -> TrainableComparison:
+    return TrainableComparison(name, frozenset(columns), trainable)
+
+
+# Names and a place, as FEBRL has them: the surname is scored with the place, and a session
+# blocked on a name fixes both name comparisons.
+NAMES_AND_PLACE = [
+    comparison("first_name", "first_name", "first_name_aliases"),
+    comparison("surname_location", "last_name", "postcode", "address"),
+    comparison("surname_rarity", "last_name", trainable=False),
+    comparison("dob", "dob"),
+]
+
+
+def test_every_session_leaves_two_comparisons_and_all_are_trained() -> None:
+    candidates = [("dob",), ("first_name", "last_name"), ("first_name", "postcode"),
+                  ("postcode",), ("address",)]  # fmt: skip
+    rules, untrained = choose_em_rules(NAMES_AND_PLACE, candidates, lambda rule: 10_000)
+    # The name blocks would leave only the birth date: EM cannot tell matches apart with one
+    # comparison (it learns that matches never differ in it), so they are skipped.
+    assert ("first_name", "last_name") not in rules
+    assert ("first_name", "postcode") not in rules
+    assert rules == [("dob",), ("postcode",), ("address",)]
+    assert all(len(active_comparisons(NAMES_AND_PLACE, rule)) >= 2 for rule in rules)
+    assert untrained == []
+
+
+def test_a_block_with_too_few_pairs_is_not_a_session() -> None:
+    candidates = [("dob",), ("postcode",)]
+    counts = {("dob",): 10_000, ("postcode",): MIN_EM_PAIRS - 1}
+    rules, untrained = choose_em_rules(NAMES_AND_PLACE, candidates, counts.__getitem__)
+    assert rules == [("dob",)]
+    assert untrained == ["dob"]  # only a postcode block could have trained it
+
+
+def test_later_sessions_only_when_they_train_something_new() -> None:
+    comparisons = [comparison(c, c) for c in ("first_name", "last_name", "dob", "email")]
+    candidates = [("email",), ("dob",), ("first_name",), ("last_name",)]
+    asked = []
+    rules, _ = choose_em_rules(comparisons, candidates, lambda rule: asked.append(rule) or 10_000)
+    assert rules == [("email",), ("dob",), ("first_name",)]  # three, all trained by then
+    assert asked == rules  # the fourth block is not even counted
+
+
+def test_the_prior_is_never_estimated_from_a_rule_on_every_compared_column() -> None:
+    # Records equal on all compared columns are one record to Splink: such a rule finds none.
+    rules = deterministic_rules({"first_name", "last_name", "dob", "first_name_aliases"}, ())
+    sqls = [rule.get_blocking_rule("duckdb").blocking_rule_sql for rule in rules]
+    assert sqls and not any("dob" in sql for sql in sqls)
+    with_place = deterministic_rules({"first_name", "last_name", "dob", "postcode"}, ())
+    assert any("dob" in r.get_blocking_rule("duckdb").blocking_rule_sql for r in with_place)
+
+
+def _people(households: bool, n: int = 6000, seed: int = 7) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    surnames = [f"surname{i}" for i in range(150)]
+    # Unlike one another, as real first names mostly are (the lift skips similar ones).
+    firsts = ["".join(rng.choice(letters, 7)) for _ in range(300)]
+    rows = []
+    for h in range(n // 3):
+        surname = surnames[rng.integers(len(surnames))]
+        address = f"{h} some street"
+        for _member in range(3):
+            rows.append({
+                "first_name": firsts[rng.integers(len(firsts))],
+                "last_name": surname if households else surnames[rng.integers(len(surnames))],
+                "address": address if households else f"{rng.integers(n // 3)} some street",
+                "dob": pd.Timestamp("1940-01-01") + pd.Timedelta(days=int(rng.integers(25000))),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("households", [True, False])
+def test_household_lift_tells_households_from_independent_records(households: bool) -> None:
+    con = duckdb.connect()
+    con.register("people", _people(households))
+    lift = household_lift(con, "people", {"first_name", "last_name", "address", "dob"})
+    assert lift is not None
+    assert (lift > HOUSEHOLD_LIFT) == households, lift
+
+
+def test_household_lift_needs_a_surname_and_a_place() -> None:
+    con = duckdb.connect()
+    con.register("people", _people(True)[["first_name", "dob"]])
+    assert household_lift(con, "people", {"first_name", "dob"}) is None
