@@ -159,7 +159,7 @@ def _all_pairs(con, table: str, link_only: bool) -> float:
     return float(total * (total - 1) / 2)
 
 
-def _gamma_sql(comparison) -> str:
+def gamma_sql(comparison) -> str:
     """Splink's own CASE expression of the comparison's levels, without its alias."""
     return comparison._case_statement.removesuffix(f" as {comparison._gamma_column_name}")
 
@@ -170,7 +170,7 @@ def _level_counts(
 ) -> dict[int, float]:  # fmt: skip
     """Estimated pairs of each level among pairs in any of `blocks` (in order, no overlap)."""
     totals: dict[int, float] = {}
-    case = _gamma_sql(comparison)
+    case = gamma_sql(comparison)
     for k, block in enumerate(blocks):
         pairs = _block_pairs(con, table, block, link_only)
         if pairs == 0:
@@ -212,7 +212,7 @@ def _null_shares(con, table: str, comparisons: list, columns: list[str], *, link
                 f"WHERE {key} % 1000000 < {cut})")  # fmt: skip
 
     nulls = ", ".join(
-        f"AVG(CASE WHEN ({_gamma_sql(c)}) = -1 THEN 1 ELSE 0 END)" for c in comparisons
+        f"AVG(CASE WHEN ({gamma_sql(c)}) = -1 THEN 1 ELSE 0 END)" for c in comparisons
     )
     [row] = con.execute(
         f"WITH pairs AS (SELECT {_pair_select(columns)} FROM {side(0)} AS l "

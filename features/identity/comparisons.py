@@ -95,6 +95,25 @@ def _location(columns: list[str]) -> cl.CustomComparison:
     return cl.CustomComparison(comparison_levels=levels, output_column_name="location")
 
 
+def _places(location: list[str], together: bool) -> list[cl.CustomComparison]:
+    """Where someone lives: one comparison (`_location`), or one per column when the data shows
+    the columns independent of one another (then each is its own evidence)."""
+    if together or len(location) == 1:
+        return [_location(location)]
+    comparisons = []
+    for column in location:
+        levels = [
+            cll.NullLevel(column),
+            cll.ExactMatchLevel(column, term_frequency_adjustments=True),
+        ]
+        if column == "address":
+            levels.append(cll.JaroWinklerLevel(column, 0.88))
+        comparisons.append(cl.CustomComparison(
+            comparison_levels=[*levels, cll.ElseLevel()], output_column_name=column
+        ))  # fmt: skip
+    return comparisons
+
+
 def _surname_location(location: list[str], swaps: bool = False) -> cl.CustomComparison:
     """Surname and where someone lives, scored together.
 
@@ -210,74 +229,29 @@ def surname_agreement(tables: dict[str, pd.DataFrame] | list[pd.DataFrame]) -> f
     return float((counts.astype(float) ** 2).sum() / total**2) if total else 0.01
 
 
-# Among pairs that are plainly two people, how many times chance a shared surname and place
-# must be before they are scored together. Housemates make it about the inverse of the chance
-# that two people share a surname (measured: 165-185 in the synthetic worlds, by address);
-# where records were drawn independently it stays near 1 (FEBRL: 0.4-2.1), and dense
-# duplicates with a changed first name lift it to about 13 when no birth date tells them apart.
-HOUSEHOLD_LIFT = 50.0
-
-
-def household_lift(con, rows: str, columns: set[str]) -> float | None:
-    """How many times chance two records share both a surname and their most specific place
-    (address, else postcode, else city), among pairs that are plainly two people: first names
-    unlike (Jaro-Winkler below 0.7) and birth years more than one apart, where known. None when
-    there is no surname or place, or too few such pairs to tell (fewer than 20).
-
-    `rows` is a table or a query in parentheses with the prepared records' columns. The chance
-    is the product of sharing a surname and sharing a place over all pairs (from group sizes);
-    the shared pairs are joined within their (surname, place) groups.
-    """
-    place = next((c for c in ("address", "postcode", "city") if c in columns), None)
-    if "last_name" not in columns or place is None:
-        return None
-    person = [c for c in ("first_name", "dob") if c in columns]
-    base = (
-        f'(SELECT last_name, "{place}" AS place{"".join(f", {c}" for c in person)} FROM {rows} '
-        f'WHERE last_name IS NOT NULL AND "{place}" IS NOT NULL)'
-    )
-    unlike = ["TRUE"]
-    if "first_name" in person:
-        unlike.append("(l.first_name IS NULL OR r.first_name IS NULL OR "
-                      "jaro_winkler_similarity(l.first_name, r.first_name) < 0.7)")  # fmt: skip
-    if "dob" in person:
-        unlike.append("(l.dob IS NULL OR r.dob IS NULL OR abs(year(l.dob) - year(r.dob)) > 1)")
-    shared = "(SELECT SUM(c * (c - 1) / 2) FROM (SELECT COUNT(*) AS c FROM {} GROUP BY {}))"
-    [(n, surname, shared_place)] = con.execute(
-        f"SELECT (SELECT COUNT(*) FROM {base}), {shared.format(base, 'last_name')}, "
-        f"{shared.format(base, 'place')}"
-    ).fetchall()
-    [(both,)] = con.execute(
-        f"WITH b AS (SELECT *, row_number() OVER () AS i FROM {base}) SELECT COUNT(*) FROM b l "
-        f"JOIN b r ON l.last_name = r.last_name AND l.place = r.place AND l.i < r.i "
-        f"WHERE {' AND '.join(unlike)}"
-    ).fetchall()
-    pairs = n * (n - 1) / 2
-    if not surname or not shared_place or both < 20:
-        return None
-    return float(both / (surname * shared_place / pairs))
-
-
 def build_comparisons(
     columns: set[str],
     extras: tuple[str, ...] = (),
     surname_agreement: float = 0.001,
     households: bool = True,
+    places_together: bool = True,
 ) -> list:
     """One comparison per role present (and per extra column), in a fixed order.
 
     `surname_agreement` is the chance that two records share a surname (see
     `surname_agreement()`), the base of the surname's term-frequency adjustment. With
     `households` (people sharing a surname live together far more often than chance: see
-    `household_lift`), surname and place are scored together; without, each on its own, as
-    independent evidence.
+    features.identity.dependence), surname and place are scored together; without, each on
+    its own, as independent evidence. With `places_together` (address, postcode and city
+    depend on one another, as real places do), they are one comparison; without (drawn
+    independently, as in FEBRL), one comparison each.
     """
     comparisons: list = []
     location = [c for c in ("address", "postcode", "city") if c in columns]
     if "first_name" in columns:
         comparisons.append(_name("first_name"))
     if "last_name" in columns and location and not households:
-        comparisons += [_name("last_name"), _location(location)]
+        comparisons += [_name("last_name"), *_places(location, places_together)]
     elif "last_name" in columns and location:
         comparisons.append(_surname_location(location, swaps="first_name" in columns))
         places = [c for c in ("address", "postcode") if c in location]
@@ -285,7 +259,7 @@ def build_comparisons(
     elif "last_name" in columns:
         comparisons.append(_name("last_name"))
     elif location:
-        comparisons.append(_location(location))
+        comparisons += _places(location, places_together)
     if "dob" in columns:
         comparisons.append(
             cl.DateOfBirthComparison(

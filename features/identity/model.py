@@ -16,12 +16,8 @@ import pandas as pd
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from features.identity.chance import count_block_pairs, count_rare_levels
-from features.identity.comparisons import (
-    HOUSEHOLD_LIFT,
-    build_comparisons,
-    household_lift,
-    surname_agreement,
-)
+from features.identity.comparisons import build_comparisons, surname_agreement
+from features.identity.dependence import DEPENDENT_SHARE, household_share, place_shares
 from features.identity.em_sessions import deterministic_rules, train_m
 
 log = logging.getLogger("cdp.identity")
@@ -94,8 +90,9 @@ class IdentityModel:
     (features.identity.chance). `single_attribute_rules` also offers blocking on one name, the
     birth date or one place alone (still within the budget): more of the heavily mistyped
     duplicates are found, at more comparisons. After `fit`: `em_rules_` (the EM sessions run,
-    chosen by `choose_em_rules`), `em_failed_`, `untrained_` (comparisons no session could
-    train, left at Splink's defaults) and `household_lift_` (`comparisons.household_lift`).
+    chosen by features.identity.em_sessions), `em_failed_`, `untrained_` (comparisons no
+    session could train), and `household_share_`, `households_`, `place_shares_`,
+    `places_together_` (which attributes are scored jointly: features.identity.dependence).
     """
 
     def __init__(
@@ -163,12 +160,18 @@ class IdentityModel:
         if not kept:
             raise ValueError("no blocking rule fits the data: nothing to compare")
         union = " UNION ALL ".join(f"SELECT * FROM {t.physical_name}" for t in registered)
-        self.household_lift_ = household_lift(self.con_, f"({union})", self.columns_)
-        # Too few plainly distinct pairs to measure: households assumed, the cautious side.
-        self.households_ = self.household_lift_ is None or self.household_lift_ > HOUSEHOLD_LIFT
-        comparisons = build_comparisons(
-            self.columns_, self.extras, surname_agreement(tables), households=self.households_
+        # Attributes are scored jointly only where the data shows them dependent
+        # (features.identity.dependence); with too few pairs to show it, independently.
+        self.household_share_ = household_share(self.con_, f"({union})", self.columns_)
+        self.households_ = (self.household_share_ or 0.0) > DEPENDENT_SHARE
+        self.place_shares_ = place_shares(self.con_, f"({union})", self.columns_)
+        self.places_together_ = any(
+            (v or 0.0) > DEPENDENT_SHARE for v in self.place_shares_.values()
         )
+        comparisons = build_comparisons(
+            self.columns_, self.extras, surname_agreement(tables),
+            households=self.households_, places_together=self.places_together_,
+        )  # fmt: skip
         settings = SettingsCreator(
             link_type=self.link_type,
             unique_id_column_name="unique_id",
@@ -221,6 +224,24 @@ class IdentityModel:
             self.linker_, self.columns_, self.extras, pairs, max_pairs=self.max_pairs_em
         )
 
+    def weight_sql(self, comparison: str) -> tuple[str, float] | None:
+        """SQL of the match weight (bits) one comparison adds to a scored pair, term frequencies
+        aside, over the pair's `_l`/`_r` columns; and the lowest weight it can add. None when
+        the model has no such comparison."""
+        from features.identity.chance import gamma_sql
+
+        found = [c for c in self.linker_._settings_obj.comparisons
+                 if c.output_column_name == comparison]  # fmt: skip
+        if not found:
+            return None
+        weights = {
+            level.comparison_vector_value: level._log2_bayes_factor
+            for level in found[0]._comparison_levels_excluding_null
+            if level._bayes_factor not in (None, 0.0)
+        }
+        cases = " ".join(f"WHEN {gamma} THEN {weight!r}" for gamma, weight in weights.items())
+        return f"CASE {gamma_sql(found[0])} {cases} ELSE 0 END", min(0.0, *weights.values())
+
     @property
     def training_summary_(self) -> dict[str, object]:
         """How the fit went, for run reports: EM sessions, what they could not train, and
@@ -229,8 +250,10 @@ class IdentityModel:
             "em_sessions": list(self.em_rules_),
             "em_failed": dict(self.em_failed_),
             "untrained_comparisons": list(self.untrained_),
-            "household_lift": self.household_lift_,
+            "household_share": self.household_share_,
             "surname_and_place_together": self.households_,
+            "place_shares": dict(self.place_shares_),
+            "places_together": self.places_together_,
         }
 
     def _choose_blocking(self, tables: list, rules: list, n_records: int) -> list[BlockingChoice]:

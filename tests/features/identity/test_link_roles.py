@@ -34,29 +34,36 @@ def link(frame: pd.DataFrame, *roles: str):
 
 @pytest.mark.slow
 def test_febrl3_without_extra_identifiers(febrl3) -> None:
-    # Plain Splink 5 with its documented FEBRL settings reaches 0.997 on these columns.
+    # Plain Splink 5 with the settings of its FEBRL examples: 0.9967 (benchmarks/febrl.py).
     result = link(febrl3, *ROLES)
     scores = f1(result)
-    assert scores["f1"] >= 0.99, scores
-    # FEBRL draws every attribute independently: no households, so surname and place count as
-    # two pieces of evidence.
-    assert result.training["surname_and_place_together"] is False
-    assert result.training["household_lift"] < 5
-    assert result.training["untrained_comparisons"] == []
+    assert scores["f1"] >= 0.998, scores
+    # FEBRL draws every attribute independently: no households, and postcode, suburb and street
+    # tell nothing of one another, so each counts as its own evidence.
+    training = result.training
+    assert training["surname_and_place_together"] is False
+    assert training["places_together"] is False
+    assert max(training["place_shares"].values()) < 0.05, training
+    assert training["untrained_comparisons"] == []
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "roles, floor",
     [
-        (("first_name", "last_name", "dob"), 0.8),  # plain Splink 5: 0.905
-        (("first_name", "last_name", "postcode"), 0.75),
-        (("first_name", "last_name", "address"), 0.75),
-        (("last_name", "dob", "postcode"), 0.85),
-        (("first_name", "last_name", "dob", "postcode"), 0.9),
+        # measured F1 in the comments; plain Splink 5 on names and birth date alone: 0.905
+        (("first_name", "last_name", "dob"), 0.90),  # 0.922
+        (("first_name", "last_name", "postcode"), 0.84),  # 0.865
+        (("first_name", "last_name", "address"), 0.88),  # 0.901
+        (("last_name", "dob", "postcode"), 0.93),  # 0.957
+        (("first_name", "last_name", "dob", "postcode"), 0.95),  # 0.977
+        (("dob", "postcode", "address"), 0.95),  # 0.973
     ],
 )
 def test_fewer_roles_still_train_and_link(febrl3, roles, floor) -> None:
+    # Before: these crashed in Splink's EM, or (names and birth date) the constraints switched
+    # on by sure pairs that were sure only because their names agreed refused the mistyped
+    # duplicates (0.859).
     result = link(febrl3, *roles)
     assert result.training["untrained_comparisons"] == []
     assert result.training["em_failed"] == {}
@@ -65,7 +72,7 @@ def test_fewer_roles_still_train_and_link(febrl3, roles, floor) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("roles", [("first_name", "last_name"), ("dob", "postcode", "address")])
+@pytest.mark.parametrize("roles", [("first_name", "last_name"), ("postcode", "city")])
 def test_roles_that_leave_nothing_to_train_are_a_clear_error(febrl3, roles) -> None:
     with pytest.raises(ContractError, match=r"cannot train a linkage model on .*Map at least"):
         link(febrl3, *roles)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.identity.comparisons import HOUSEHOLD_LIFT, household_lift
+from features.identity.dependence import DEPENDENT_SHARE, household_share, place_shares
 from features.identity.em_sessions import (
     MIN_EM_PAIRS,
     TrainableComparison,
@@ -92,15 +92,33 @@ def _people(households: bool, n: int = 6000, seed: int = 7) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("households", [True, False])
-def test_household_lift_tells_households_from_independent_records(households: bool) -> None:
+def test_households_are_told_from_independent_records(households: bool) -> None:
     con = duckdb.connect()
     con.register("people", _people(households))
-    lift = household_lift(con, "people", {"first_name", "last_name", "address", "dob"})
-    assert lift is not None
-    assert (lift > HOUSEHOLD_LIFT) == households, lift
+    share = household_share(con, "people", {"first_name", "last_name", "address", "dob"})
+    assert share is not None
+    assert (share > DEPENDENT_SHARE) == households, share
 
 
-def test_household_lift_needs_a_surname_and_a_place() -> None:
+def test_a_postcode_that_tells_the_city_is_dependent() -> None:
+    people = _people(False)
+    number = people["address"].str.extract(r"^(\d+)")[0].astype(int)
+    rng = np.random.default_rng(3)
+    people["postcode"] = (number // 10).astype(str)  # ten addresses to a postcode
+    people["city"] = (number // 100).astype(str)  # ten postcodes to a city
+    people["state"] = rng.integers(0, 400, len(people)).astype(str)  # drawn on its own
+    con = duckdb.connect()
+    con.register("people", people)
+    columns = {"first_name", "dob", "address", "postcode", "city"}
+    shares = place_shares(con, "people", columns)
+    assert set(shares) == {"address+postcode", "address+city", "postcode+city"}
+    assert all(v is not None and v > DEPENDENT_SHARE for v in shares.values()), shares
+    con.register("drawn", people.drop(columns="city").rename(columns={"state": "city"}))
+    independent = place_shares(con, "drawn", columns)
+    assert (independent["postcode+city"] or 0.0) < DEPENDENT_SHARE, independent
+
+
+def test_dependence_needs_both_attributes() -> None:
     con = duckdb.connect()
     con.register("people", _people(True)[["first_name", "dob"]])
-    assert household_lift(con, "people", {"first_name", "dob"}) is None
+    assert household_share(con, "people", {"first_name", "dob"}) is None
