@@ -17,7 +17,12 @@ from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
 from features.identity.chance import count_block_pairs, count_rare_levels
 from features.identity.comparisons import build_comparisons, surname_agreement
-from features.identity.dependence import DEPENDENT_SHARE, household_share, place_shares
+from features.identity.dependence import (
+    DEPENDENT_SHARE,
+    PLACES,
+    household_share,
+    place_shares,
+)
 from features.identity.em_sessions import deterministic_rules, train_m
 
 log = logging.getLogger("cdp.identity")
@@ -159,15 +164,7 @@ class IdentityModel:
         kept = [block_on(*c.columns) for c in self.blocking_choices_ if c.kept]
         if not kept:
             raise ValueError("no blocking rule fits the data: nothing to compare")
-        union = " UNION ALL ".join(f"SELECT * FROM {t.physical_name}" for t in registered)
-        # Attributes are scored jointly only where the data shows them dependent
-        # (features.identity.dependence); with too few pairs to show it, independently.
-        self.household_share_ = household_share(self.con_, f"({union})", self.columns_)
-        self.households_ = (self.household_share_ or 0.0) > DEPENDENT_SHARE
-        self.place_shares_ = place_shares(self.con_, f"({union})", self.columns_)
-        self.places_together_ = any(
-            (v or 0.0) > DEPENDENT_SHARE for v in self.place_shares_.values()
-        )
+        self._measure_dependence(registered)
         comparisons = build_comparisons(
             self.columns_, self.extras, surname_agreement(tables),
             households=self.households_, places_together=self.places_together_,
@@ -222,6 +219,27 @@ class IdentityModel:
 
         self.em_rules_, self.em_failed_, self.untrained_ = train_m(
             self.linker_, self.columns_, self.extras, pairs, max_pairs=self.max_pairs_em
+        )
+
+    def _measure_dependence(self, registered: list) -> None:
+        """Which attributes to score jointly: only those the data shows dependent
+        (features.identity.dependence); with too few pairs to show it, independently."""
+        wanted = [c for c in ("first_name", "last_name", "dob", *PLACES) if c in self.columns_]
+        union = " UNION ALL ".join(
+            f"SELECT {', '.join(wanted)} FROM {t.physical_name}" for t in registered
+        )
+        # One copy of the few columns measured: the registered frames are pandas objects, and
+        # DuckDB reads their strings one by one each time (seven times here).
+        self.con_.execute(f"CREATE OR REPLACE TEMP TABLE cdp_dependence AS {union}")
+        try:
+            table, columns = "cdp_dependence", self.columns_
+            self.household_share_ = household_share(self.con_, table, columns, self.seed)
+            self.place_shares_ = place_shares(self.con_, table, columns, self.seed)
+        finally:
+            self.con_.execute("DROP TABLE cdp_dependence")
+        self.households_ = (self.household_share_ or 0.0) > DEPENDENT_SHARE
+        self.places_together_ = any(
+            (share or 0.0) > DEPENDENT_SHARE for share in self.place_shares_.values()
         )
 
     def weight_sql(self, comparison: str) -> tuple[str, float] | None:

@@ -176,49 +176,43 @@ def cluster_tables(
     )
 
 
-SURE_BITS = 9.97  # match weight of probability 0.999
-SURE_SAMPLE = 200_000  # sure pairs read at most (a seeded hash sample past that)
+SURE = 0.999  # a sure match
+SURE_BITS = math.log2(SURE / (1 - SURE))  # the same as a match weight
+MIN_SURE_WITHOUT = 100  # sure pairs not needing the attribute, to tell whether it is reliable
 
 
 def contradiction_rates(
     model: IdentityModel, predictions: str, columns: set[str], untrusted: tuple[str, ...]
 ) -> dict[str, float]:
-    """How often sure matches contradict on first name and on birth date
-    (clusters.reliable_attributes), each among the pairs the model is sure of without that
-    attribute's own weight.
+    """How often sure matches (p >= 0.999) contradict on first name and on birth date
+    (clusters.reliable_attributes); 1.0 for an attribute without which hardly any pair is
+    sure (fewer than MIN_SURE_WITHOUT pairs).
 
-    Sure pairs whose certainty comes from agreeing on the attribute cannot show how often it
-    differs between matches: with names and birth dates alone, every sure pair agrees on both,
-    and the constraints they would switch on refuse the duplicates whose name was mistyped
-    (FEBRL3: F1 0.859 against 0.921). Pairs with a record from an `untrusted` source are left
-    out (a shipping name is not its buyer's own name).
+    A rate measured on pairs that are sure only because they agree on the attribute says
+    nothing about how often it differs between matches: with names and birth dates alone every
+    sure pair agrees on both, and the constraints switched on that way refuse the duplicates
+    whose name was mistyped (FEBRL3: F1 0.859 against 0.922). Pairs with a record from an
+    `untrusted` source are left out (a shipping name is not its buyer's own name).
     """
     wanted = [c for c in ("first_name", "last_name", "dob") if c in columns]
-    weights = {a: model.weight_sql(a) for a in ("first_name", "dob") if a in columns}
-    weights = {a: w for a, w in weights.items() if w is not None}
-    if not weights:
-        return {}
-    # Only pairs the attribute could have lifted from below certainty to it: the scored pairs
-    # start at probability 0.01 (IdentityModel.predict), whatever the attribute's lowest level.
-    floor = math.log2(0.01 / 0.99)
-    lowest = max(floor, min(low for _, low in weights.values()))
-    where = f"match_weight >= {SURE_BITS + lowest!r}"
-    con = model.con_
-    [(found,)] = con.execute(f"SELECT COUNT(*) FROM {predictions} WHERE {where}").fetchall()
-    if found > SURE_SAMPLE:  # a rate needs a sample, not a million Python comparisons
-        share = int(SURE_SAMPLE / found * 1_000_000)
-        where += f" AND hash(unique_id_l, unique_id_r, {model.seed}) % 1000000 < {share}"
-    select = ", ".join(f"{c}_l, {c}_r" for c in wanted)
-    without = ", ".join(f"match_weight - ({sql}) AS without_{a}" for a, (sql, _) in weights.items())
-    pairs = con.execute(
-        f"SELECT unique_id_l, unique_id_r, {select}, {without} FROM {predictions} WHERE {where}"
+    select = ", ".join(f"{c}_l, {c}_r" for c in wanted) or "1 AS nothing"
+    sure = model.con_.execute(
+        f"SELECT unique_id_l, unique_id_r, {select} FROM {predictions} "
+        f"WHERE match_probability >= {SURE}"
     ).df()
-    trusted = ~(pairs["unique_id_l"].str.startswith(untrusted)
-                | pairs["unique_id_r"].str.startswith(untrusted))  # fmt: skip
-    rates = {}
-    for attribute in weights:
-        sure = pairs[trusted & (pairs[f"without_{attribute}"] >= SURE_BITS)]
-        rates[attribute] = reliable_attributes(sure).get(attribute, 1.0)
+    sure = sure[~(sure["unique_id_l"].str.startswith(untrusted)
+                  | sure["unique_id_r"].str.startswith(untrusted))]  # fmt: skip
+    rates = reliable_attributes(sure)
+    for attribute in rates:
+        weight = model.weight_sql(attribute)
+        if weight is None:
+            continue
+        [(without,)] = model.con_.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {predictions} WHERE match_probability >= "
+            f"{SURE} AND match_weight - ({weight[0]}) >= {SURE_BITS} LIMIT {MIN_SURE_WITHOUT})"
+        ).fetchall()
+        if without < MIN_SURE_WITHOUT:
+            rates[attribute] = 1.0
     return rates
 
 

@@ -56,7 +56,7 @@ def test_febrl3_without_extra_identifiers(febrl3) -> None:
         (("first_name", "last_name", "postcode"), 0.84),  # 0.865
         (("first_name", "last_name", "address"), 0.88),  # 0.901
         (("last_name", "dob", "postcode"), 0.93),  # 0.957
-        (("first_name", "last_name", "dob", "postcode"), 0.95),  # 0.977
+        (("first_name", "last_name", "dob", "postcode"), 0.94),  # 0.955
         (("dob", "postcode", "address"), 0.95),  # 0.973
     ],
 )
