@@ -70,10 +70,14 @@ def household_share(con, rows: str, columns: set[str], seed: int = 42) -> float 
 
 
 def place_shares(con, rows: str, columns: set[str], seed: int = 42) -> dict[str, float | None]:
-    """`shared_share` of every two place columns present, by 'first+second'."""
+    """`shared_share` of two place columns present at a time, by 'first+second', most specific
+    first, until one pair shows dependence (then the places are one comparison whatever the
+    others show, and they are not measured)."""
     present = [c for c in PLACES if c in columns]
-    return {
-        f"{a}+{b}": shared_share(con, rows, columns, a, b, seed)
-        for i, a in enumerate(present)
-        for b in present[i + 1 :]
-    }
+    shares: dict[str, float | None] = {}
+    for i, a in enumerate(present):
+        for b in present[i + 1 :]:
+            shares[f"{a}+{b}"] = share = shared_share(con, rows, columns, a, b, seed)
+            if (share or 0.0) > DEPENDENT_SHARE:
+                return shares
+    return shares
