@@ -224,7 +224,20 @@ class IdentityModel:
     def _measure_dependence(self, registered: list) -> None:
         """Which attributes to score jointly: only those the data shows dependent
         (features.identity.dependence); with too few pairs to show it, independently."""
-        wanted = [c for c in ("first_name", "last_name", "dob", *PLACES) if c in self.columns_]
+        self.household_share_, self.place_shares_ = None, {}
+        places = [c for c in PLACES if c in self.columns_]
+        if not ("last_name" in self.columns_ and places) and len(places) < 2:
+            wanted = []  # nothing to measure: no surname with a place, nor two places
+        else:
+            wanted = [c for c in ("first_name", "last_name", "dob", *places) if c in self.columns_]
+        if wanted:
+            self._measure_shares(registered, wanted)
+        self.households_ = (self.household_share_ or 0.0) > DEPENDENT_SHARE
+        self.places_together_ = any(
+            (share or 0.0) > DEPENDENT_SHARE for share in self.place_shares_.values()
+        )
+
+    def _measure_shares(self, registered: list, wanted: list[str]) -> None:
         union = " UNION ALL ".join(
             f"SELECT {', '.join(wanted)} FROM {t.physical_name}" for t in registered
         )
@@ -237,10 +250,6 @@ class IdentityModel:
             self.place_shares_ = place_shares(self.con_, table, columns, self.seed)
         finally:
             self.con_.execute("DROP TABLE cdp_dependence")
-        self.households_ = (self.household_share_ or 0.0) > DEPENDENT_SHARE
-        self.places_together_ = any(
-            (share or 0.0) > DEPENDENT_SHARE for share in self.place_shares_.values()
-        )
 
     def weight_sql(self, comparison: str) -> tuple[str, float] | None:
         """SQL of the match weight (bits) one comparison adds to a scored pair, term frequencies

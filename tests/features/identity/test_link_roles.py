@@ -107,3 +107,17 @@ def test_a_date_column_nothing_can_be_read_from_is_a_clear_error() -> None:
     with pytest.raises(ContractError, match=r"people: 'born': none of its 2 dates"):
         prepare_records(frame, {"record_id": "id", "dob": "born", "first_name": "name"},
                         source_name="people")  # fmt: skip
+
+
+def test_a_table_with_no_name_and_no_place_links() -> None:
+    # Email and phone only: nothing to measure for joint scoring, and nothing to fail on.
+    rows = [(str(i), f"user{i % 300}@fastmail.com", f"+1202555{(i * 13) % 391:04d}")
+            for i in range(400)]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["id", "email", "phone"])
+    result = link_tables({"t": frame}, {"record_id": "id", "email": "email", "phone": "phone"})
+    assert result.training["household_share"] is None
+    assert result.training["place_shares"] == {}
+    assert len(result.clusters) == 400
+    # Records sharing an email (ids 300 apart) end in one cluster.
+    by_id = result.clusters.set_index("record_id")["cluster_id"]
+    assert by_id["5"] == by_id["305"]
