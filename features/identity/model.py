@@ -251,10 +251,9 @@ class IdentityModel:
         finally:
             self.con_.execute("DROP TABLE cdp_dependence")
 
-    def weight_sql(self, comparison: str) -> tuple[str, float] | None:
+    def weight_sql(self, comparison: str) -> str | None:
         """SQL of the match weight (bits) one comparison adds to a scored pair, term frequencies
-        aside, over the pair's `_l`/`_r` columns; and the lowest weight it can add. None when
-        the model has no such comparison."""
+        aside, over the pair's `_l`/`_r` columns. None when the model has no such comparison."""
         from features.identity.chance import gamma_sql
 
         found = [c for c in self.linker_._settings_obj.comparisons
@@ -267,7 +266,7 @@ class IdentityModel:
             if level._bayes_factor not in (None, 0.0)
         }
         cases = " ".join(f"WHEN {gamma} THEN {weight!r}" for gamma, weight in weights.items())
-        return f"CASE {gamma_sql(found[0])} {cases} ELSE 0 END", min(0.0, *weights.values())
+        return f"CASE {gamma_sql(found[0])} {cases} ELSE 0 END"
 
     @property
     def training_summary_(self) -> dict[str, object]:

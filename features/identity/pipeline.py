@@ -209,7 +209,7 @@ def contradiction_rates(
             continue
         [(without,)] = model.con_.execute(
             f"SELECT COUNT(*) FROM (SELECT 1 FROM {predictions} WHERE match_probability >= "
-            f"{SURE} AND match_weight - ({weight[0]}) >= {SURE_BITS} LIMIT {MIN_SURE_WITHOUT})"
+            f"{SURE} AND match_weight - ({weight}) >= {SURE_BITS} LIMIT {MIN_SURE_WITHOUT})"
         ).fetchall()
         if without < MIN_SURE_WITHOUT:
             rates[attribute] = 1.0
