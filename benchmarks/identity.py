@@ -74,8 +74,9 @@ def phase_splink(world: Path, home: Path, seed: int) -> dict:
         frames.append(frame.assign(record_id=source + ":" + frame["record_id"]))
     records = pd.concat(frames, ignore_index=True)
     # Splink's defaults where we differ: EM trains on every blocked pair, and every level's u
-    # comes from the random sample (no counting of rare levels within their blocks).
-    model = IdentityModel(seed=seed, max_pairs_em=None, count_rare=False)
+    # comes from the random sample (no counting of rare levels within their blocks), and
+    # Splink reads the pandas frame itself instead of a copy in its DuckDB.
+    model = IdentityModel(seed=seed, max_pairs_em=None, count_rare=False, copy_records=False)
     model.fit({"records": records}, match_columns(records))
     predictions = model.predict()
     threshold = model.choose_threshold(predictions)

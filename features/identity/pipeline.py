@@ -47,7 +47,7 @@ class Clustering:
     contradiction_rates: dict[str, float] = field(default_factory=dict)
     rare_levels: list[dict] = field(default_factory=list)  # u counted, not sampled
     training: dict = field(default_factory=dict)  # IdentityModel.training_summary_
-    model_records: pd.DataFrame | None = field(default=None, repr=False)  # Splink's input
+    model_records: object | None = field(default=None, repr=False)  # set by resolve (pyarrow)
     model: object | None = field(default=None, repr=False)  # the fitted IdentityModel
     phase_seconds: dict[str, float] = field(default_factory=dict)
     phase_peak_mb: dict[str, int] = field(default_factory=dict)
@@ -169,7 +169,6 @@ def cluster_tables(
         contradiction_rates=contradiction,
         rare_levels=[asdict(level) for level in model.rare_levels_],
         training=model.training_summary_,
-        model_records=representatives.rename(columns={"record_id": "key"}),
         model=model,
         phase_seconds=watch.phases,
         phase_peak_mb=watch.peak_mb,

@@ -158,6 +158,9 @@ def _resolve(
     # does not sit in memory beside the profiles being written.
     identity_dir = settings.home / "identity"
     charts = clustering.model.save_charts(identity_dir / f"charts_run{run_id}")
+    # The records the model scored, for the real-time pool: taken from its DuckDB as Arrow,
+    # which the write reads without converting a million Python strings again.
+    clustering.model_records = clustering.model.records_arrow()
     clustering.model.close()
     watch.lap("cluster_total")
     clusters = pd.concat(
@@ -259,7 +262,7 @@ def _write(
     try:
         # The records the model scored, with their profiles: the pool real-time matching
         # compares a new record against, and the base of its term frequencies. Written first
-        # so its pandas copy can go before the heavier statements below.
+        # so its Arrow copy can go before the heavier statements below.
         con.register("model_records_now", clustering.model_records)
         con.execute(
             "CREATE OR REPLACE TABLE identity_match_records AS SELECT m.*, r.profile_id"
