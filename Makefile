@@ -4,6 +4,8 @@ VENV   ?= .venv
 UV_VERSION := 0.13.8
 BIN    := $(VENV)/bin
 PEOPLE ?= 10000
+# Test processes (pytest-xdist); one file's tests stay in one process, sharing its fixtures.
+TEST_WORKERS ?= 2
 
 .PHONY: setup run test lint format lock bench clean
 
@@ -21,7 +23,7 @@ run: setup
 	$(BIN)/cdp run --people $(PEOPLE)
 
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check .
