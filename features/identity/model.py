@@ -158,6 +158,7 @@ class IdentityModel:
             )
             for i, (name, frame) in enumerate(tables.items())
         ]  # fmt: skip
+        self.record_tables_ = [t.physical_name for t in registered]
         if self.link_type == "dedupe_only" and len(registered) > 1:
             self.link_type = "link_and_dedupe"
         n_records = sum(len(frame) for frame in tables.values())
@@ -210,7 +211,8 @@ class IdentityModel:
         return self
 
     def _copy_in(self, frame: pd.DataFrame, table: str) -> str | pd.DataFrame:
-        """Copy prepared records into a table of the model's DuckDB; returns its name.
+        """Copy prepared records into a table of the model's DuckDB; returns its name, for
+        Splink to register.
 
         Splink registers a pandas frame as a view: then every pass over the records (blocking
         counts, the prior's rules, u sampling, term frequencies, EM, predict) reads its Python
@@ -227,11 +229,12 @@ class IdentityModel:
         return table
 
     def records_arrow(self, key: str = "key"):
-        """The records the model was fitted on (one table only), as a pyarrow Table with the
-        record id column named `key`: for writing elsewhere without converting Python strings
-        a second time."""
+        """The records the model was fitted on, every table's in turn, as a pyarrow Table
+        with the record id column named `key`: for writing elsewhere without converting Python
+        strings a second time."""
+        union = " UNION ALL BY NAME ".join(f"SELECT * FROM {t}" for t in self.record_tables_)
         return self.con_.execute(
-            f"SELECT * RENAME (unique_id AS {key}) FROM records_0"
+            f"SELECT * RENAME (unique_id AS {key}) FROM ({union})"
         ).to_arrow_table()
 
     def _train_m(self, registered: list) -> None:

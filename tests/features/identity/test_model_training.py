@@ -126,3 +126,42 @@ def test_dependence_needs_both_attributes() -> None:
     con = duckdb.connect()
     con.register("people", _people(True)[["first_name", "dob"]])
     assert household_share(con, "people", {"first_name", "dob"}) is None
+
+
+def parameters(model) -> list[float]:
+    """Every level's m and u, in order (1.0 where a level has none)."""
+    return [
+        probability if probability is not None else 1.0
+        for comparison in model.settings_["comparisons"]
+        for level in comparison["comparison_levels"]
+        for probability in (level.get("m_probability"), level.get("u_probability"))
+    ]
+
+
+def test_a_copy_of_the_records_scores_every_pair_as_splinks_own_view_does() -> None:
+    from features.identity.model import IdentityModel
+    from tests.features.identity.test_chance import COLUMNS, households
+
+    records = households(300, seed=3)
+    fitted = {
+        copy: IdentityModel(seed=1, copy_records=copy).fit({"records": records}, COLUMNS)
+        for copy in (True, False)
+    }
+    pairs = ["unique_id_l", "unique_id_r"]
+    scored = {
+        copy: model.predict()
+        .as_pandas_dataframe()[[*pairs, "match_probability"]]
+        .sort_values(pairs)
+        .reset_index(drop=True)
+        for copy, model in fitted.items()
+    }
+    assert len(scored[True]) > 100
+    # Equal up to the order DuckDB sums in (1e-15 here): the same m and u, the same pairs and
+    # probabilities.
+    assert parameters(fitted[True]) == pytest.approx(parameters(fitted[False]), rel=1e-9)
+    pd.testing.assert_frame_equal(scored[True], scored[False], rtol=1e-9)
+    # The pool the write takes from the copy: every record, columns in order, ids as keys.
+    pool = fitted[True].records_arrow().to_pandas()
+    assert list(pool.columns) == ["key", *records.columns.drop("record_id")]
+    assert pool["key"].tolist() == records["record_id"].tolist()
+    assert pool["last_name"].tolist() == records["last_name"].tolist()
