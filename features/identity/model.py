@@ -233,7 +233,8 @@ class IdentityModel:
         with the record id column named `key`: for writing elsewhere without converting Python
         strings a second time."""
         union = " UNION ALL BY NAME ".join(f"SELECT * FROM {t}" for t in self.record_tables_)
-        return self.con_.execute(
+        # A relation streams into Arrow; a DB-API result would copy every row once more.
+        return self.con_.sql(
             f"SELECT * RENAME (unique_id AS {key}) FROM ({union})"
         ).to_arrow_table()
 
