@@ -219,9 +219,10 @@ class IdentityModel:
         strings one by one again, holding the GIL. One copy reads them once (fit 3 s faster at
         a million records). Without `copy_records`, the frame itself, as Splink has it.
         """
+        frame = frame.rename(columns={"record_id": "unique_id"})
         if not self.copy_records:
-            return frame.rename(columns={"record_id": "unique_id"})
-        self.con_.register("cdp_records_frame", frame.rename(columns={"record_id": "unique_id"}))
+            return frame
+        self.con_.register("cdp_records_frame", frame)
         try:
             self.con_.execute(f"CREATE TABLE {table} AS SELECT * FROM cdp_records_frame")
         finally:
@@ -273,13 +274,15 @@ class IdentityModel:
         union = " UNION ALL ".join(
             f"SELECT {', '.join(wanted)} FROM {t.physical_name}" for t in registered
         )
-        self.con_.execute(f"CREATE OR REPLACE TEMP VIEW cdp_dependence AS {union}")
+        # One copy of the few columns measured, read seven times: without `copy_records` the
+        # registered tables are pandas frames, whose strings DuckDB would convert each time.
+        self.con_.execute(f"CREATE OR REPLACE TEMP TABLE cdp_dependence AS {union}")
         try:
             table, columns = "cdp_dependence", self.columns_
             self.household_share_ = household_share(self.con_, table, columns, self.seed)
             self.place_shares_ = place_shares(self.con_, table, columns, self.seed)
         finally:
-            self.con_.execute("DROP VIEW cdp_dependence")
+            self.con_.execute("DROP TABLE cdp_dependence")
 
     def weight_sql(self, comparison: str) -> str | None:
         """SQL of the match weight (bits) one comparison adds to a scored pair, term frequencies
