@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
-from features.identity.chance import count_block_pairs, count_rare_levels
+from features.identity.chance import count_block_pairs, count_rare_levels, gamma_sql
 from features.identity.comparisons import build_comparisons, surname_agreement
 from features.identity.dependence import (
     DEPENDENT_SHARE,
@@ -287,8 +287,6 @@ class IdentityModel:
     def weight_sql(self, comparison: str) -> str | None:
         """SQL of the match weight (bits) one comparison adds to a scored pair, term frequencies
         aside, over the pair's `_l`/`_r` columns. None when the model has no such comparison."""
-        from features.identity.chance import gamma_sql
-
         found = [c for c in self.linker_._settings_obj.comparisons
                  if c.output_column_name == comparison]  # fmt: skip
         if not found:
