@@ -216,8 +216,8 @@ class IdentityModel:
 
         Splink registers a pandas frame as a view: then every pass over the records (blocking
         counts, the prior's rules, u sampling, term frequencies, EM, predict) reads its Python
-        strings one by one again, holding the GIL. One copy reads them once (fit 3 s faster at
-        a million records). Without `copy_records`, the frame itself, as Splink has it.
+        strings one by one again, holding the GIL. One copy reads them once (docs/identity.md,
+        "Time and memory"). Without `copy_records`, the frame itself, as Splink has it.
         """
         frame = frame.rename(columns={"record_id": "unique_id"})
         if not self.copy_records:
