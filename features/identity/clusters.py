@@ -24,16 +24,21 @@ from features.identity.metrics import jaro_winkler
 
 
 def consistent_identifier_edges(
-    records: pd.DataFrame | str, column: str, con: duckdb.DuckDBPyConnection | None = None
-) -> pd.DataFrame:
+    records: pd.DataFrame | str,
+    column: str,
+    con: duckdb.DuckDBPyConnection | None = None,
+    *,
+    into: str | None = None,
+) -> pd.DataFrame | None:
     """Pairs (unique_id_l, unique_id_r) of records sharing `column`, for values whose records'
     names agree two by two (`names_compatible`: equal, nicknames, a typo, or first and last
     name swapped on one side; missing names ignored).
 
     `records` (record_id, `column`, first_name and, if known, last_name) is a frame, or the SQL
-    of a query on `con` (an incremental run's records are in the warehouse already). Grouping
-    runs in DuckDB; only values carrying two or more distinct names (a few per thousand) are
-    checked in Python.
+    of a query on `con` (records already in a DuckDB: an incremental run's in the warehouse, a
+    full run's in the linkage model's). Grouping runs in DuckDB; only values carrying two or
+    more distinct names (a few per thousand) are checked in Python. With `into`, the pairs are
+    left in that temp table of `con` (for SQL that reads them there) and None is returned.
     """
     own = con is None
     con = duckdb.connect() if own else con
@@ -62,11 +67,15 @@ def consistent_identifier_edges(
         ).fetchall()
         conflicting = [value for value, names in suspects if not _all_compatible(names)]
         con.register("conflicting", pd.DataFrame({"value": pd.Series(conflicting, dtype=object)}))
-        return con.execute(
+        edges = (
             "SELECT anchor AS unique_id_l, record_id AS unique_id_r FROM shared_ids"
             " WHERE n > 1 AND record_id <> anchor"
-            " AND value NOT IN (SELECT value FROM conflicting) ORDER BY anchor, record_id"
-        ).df()
+            " AND value NOT IN (SELECT value FROM conflicting)"
+        )
+        if into is None:
+            return con.execute(f"{edges} ORDER BY anchor, record_id").df()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {into} AS {edges}")  # SQL orders, if needed
+        return None
     finally:
         if own:
             con.close()
@@ -173,8 +182,11 @@ def constrained_union(
     refusals).
     """
     ids = np.sort(pd.unique(records["record_id"]))
+    position = pd.Index(ids)
     index = {value: i for i, value in enumerate(ids)}
-    parent = np.arange(len(ids))
+    # Python lists and ints, not numpy's: the loops below index them a few hundred thousand
+    # times, and a numpy scalar per access cost half the run.
+    parent = list(range(len(ids)))
     trusted = trusted_names if trusted_names is not None else pd.Series(True, index=records.index)
     missing = pd.Series([None] * len(records), index=records.index)
     firsts = records["first_name"] if "first_name" in records.columns else missing
@@ -182,13 +194,13 @@ def constrained_union(
     dobs = records["dob"] if "dob" in records.columns else missing
     names: dict[int, set] = {}
     dates: dict[int, set] = {}
-    for record_id, first, last, dob, own in zip(
-        records["record_id"], firsts, lasts, dobs, trusted.to_numpy(), strict=True
-    ):
-        i = index[record_id]
+    for i, first, last, dob, has_dob, own in zip(
+        position.get_indexer(records["record_id"]).tolist(), firsts, lasts, dobs,
+        dobs.notna().to_numpy().tolist(), trusted.to_numpy().tolist(), strict=True,
+    ):  # fmt: skip
         own_name = isinstance(first, str) and own
         names[i] = {(first, last if isinstance(last, str) else None)} if own_name else set()
-        dates[i] = {dob} if dob is not None and not pd.isna(dob) else set()
+        dates[i] = {dob} if has_dob else set()
 
     members: dict[int, set] = {}
     forbidden: dict[int, set] = {}
@@ -242,11 +254,15 @@ def constrained_union(
         a, b = find(first_of_group.setdefault(label, i)), find(i)
         if a != b:
             join(a, b)
-    ordered = edges.sort_values(["strength", "unique_id_l", "unique_id_r"],
-                                ascending=[False, True, True], kind="stable")  # fmt: skip
+    # Strongest first, then by ids: positions in the sorted ids order as the ids do.
+    left_at = position.get_indexer(edges["unique_id_l"])
+    right_at = position.get_indexer(edges["unique_id_r"])
+    if (left_at < 0).any() or (right_at < 0).any():
+        raise KeyError("an edge names a record that is not among the records")
+    order = np.lexsort((right_at, left_at, -edges["strength"].to_numpy()))
     refused = 0
-    for left, right in zip(ordered["unique_id_l"], ordered["unique_id_r"], strict=True):
-        a, b = find(index[left]), find(index[right])
+    for left, right in zip(left_at[order].tolist(), right_at[order].tolist(), strict=True):
+        a, b = find(left), find(right)
         if a == b:
             continue
         if contradicts(a, b):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import duckdb
@@ -96,12 +95,19 @@ def cluster_tables(
     union = pd.concat(frames, ignore_index=True)
     del frames
     sources = union.pop("source")
-    match_cols = [c for c in union.columns if c not in ("record_id", "first_name_aliases")]
+    # Aliases and the email's user part are functions of the first name and the email, so
+    # records equal in those are equal in them too (and factorising a million emails' user
+    # parts again took 0.4 s).
+    derived = ("record_id", "first_name_aliases", "email_user")
+    match_cols = [c for c in union.columns if c not in derived]
     pinned = set(cannot_link or {}) | set().union(*(cannot_link or {}).values())
-    # Pinned records stay their own representative, so an unmerge can always be honoured.
-    union["pin"] = union["record_id"].where(union["record_id"].isin(pinned), "")
-    representatives, to_representative = collapse_identical(union, [*match_cols, "pin"])
-    representatives = representatives.drop(columns="pin")
+    if pinned:
+        # Pinned records stay their own representative, so an unmerge can always be honoured.
+        union["pin"] = union["record_id"].where(union["record_id"].isin(pinned), "")
+        match_cols.append("pin")
+    representatives, to_representative = collapse_identical(union, match_cols)
+    if pinned:
+        representatives = representatives.drop(columns="pin")
     keys = union["record_id"].copy()
     del union  # only the keys are needed from here; the attributes live on in representatives
     watch.lap("collapse")
@@ -109,20 +115,16 @@ def cluster_tables(
     model = IdentityModel(seed=seed, extras=extras, threshold=threshold,
                           memory_limit=memory_limit, temp_directory=temp_directory,
                           single_attribute_rules=single_attribute_rules)  # fmt: skip
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cdp-email-edges") as pool:
-        # The email edges need no model: found (in DuckDB, mostly) while Splink trains, and
-        # done before it predicts, when memory peaks.
-        email_job = (
-            pool.submit(consistent_identifier_edges, representatives, "email")
-            if "email" in representatives.columns
-            else None
-        )
-        model.fit({"records": representatives}, columns)
-        email_edges = (
-            email_job.result()
-            if email_job is not None
-            else pd.DataFrame(columns=["unique_id_l", "unique_id_r"])
-        )
+    model.fit({"records": representatives}, columns)
+    # The email edges, found in the model's DuckDB from its copy of the records and left there
+    # for the graph: on a thread of their own beside the fit, from the pandas frame, they
+    # converted its strings again, holding the GIL the fit's Python needed.
+    email_edges = _find_email_edges(model, representatives.columns)
+    [(email_count,)] = (
+        model.con_.execute(f"SELECT COUNT(*) FROM {email_edges}").fetchall()
+        if isinstance(email_edges, str)
+        else [(len(email_edges),)]
+    )
     watch.lap("train")
     predictions = model.predict()
     chosen = model.choose_threshold(predictions)
@@ -165,7 +167,7 @@ def cluster_tables(
         blocking_rules=rules,
         settings=model.settings_,
         representatives=len(representatives),
-        edges={"scored": scored, "email": len(email_edges), "refused": refused},
+        edges={"scored": scored, "email": email_count, "refused": refused},
         contradiction_rates=contradiction,
         rare_levels=[asdict(level) for level in model.rare_levels_],
         training=model.training_summary_,
@@ -215,20 +217,38 @@ def contradiction_rates(
     return rates
 
 
+def _find_email_edges(model: IdentityModel, columns: pd.Index) -> str | pd.DataFrame:
+    """The email edges (clusters.consistent_identifier_edges) of the records `model` was fitted
+    on, as a temp table of its DuckDB (its name returned); none without emails."""
+    if "email" not in columns:
+        return pd.DataFrame(columns=["unique_id_l", "unique_id_r"])
+    names = [f"CAST({c} AS VARCHAR) AS {c}" if c in columns else f"NULL::VARCHAR AS {c}"
+             for c in ("first_name", "last_name")]  # fmt: skip
+    records = " UNION ALL ".join(
+        f"SELECT unique_id AS record_id, email, {', '.join(names)} FROM {table}"
+        for table in model.record_tables_
+    )
+    consistent_identifier_edges(records, "email", model.con_, into="email_edges")
+    return "email_edges"
+
+
 def code_graph(
     con: duckdb.DuckDBPyConnection,
     record_ids: pd.Series,
     predictions: str,
     threshold: float,
-    email_edges: pd.DataFrame,
+    email_edges: pd.DataFrame | str,
 ) -> Graph:
     """The clustering's graph, coded in the linker's DuckDB: the scored pairs at or above
-    `threshold` in table `predictions`, then the email edges (strength 2), as positions among
-    the sorted record ids. Joining a million pairs to their positions there took a quarter of
-    the time pandas took to hash and sort the same strings."""
+    `threshold` in table `predictions`, then the email edges (strength 2; a frame, or the name
+    of a table in `con`), as positions among the sorted record ids. Joining a million pairs to
+    their positions there took a quarter of the time pandas took to hash and sort the same
+    strings."""
     con.register("graph_ids", pd.DataFrame({"unique_id": record_ids.to_numpy(),
                                             "row": np.arange(len(record_ids))}))  # fmt: skip
-    con.register("graph_email", email_edges[["unique_id_l", "unique_id_r"]])
+    email = email_edges if isinstance(email_edges, str) else "graph_email"
+    if email == "graph_email":
+        con.register("graph_email", email_edges[["unique_id_l", "unique_id_r"]])
     try:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE graph_positions AS SELECT unique_id, row, "
@@ -238,7 +258,7 @@ def code_graph(
         edges = con.execute(
             "SELECT l.pos AS l, r.pos AS r, e.strength FROM (SELECT unique_id_l, unique_id_r, "
             f"match_probability AS strength FROM {predictions} WHERE match_probability >= ? "
-            "UNION ALL SELECT unique_id_l, unique_id_r, 2.0 FROM graph_email) e "
+            f"UNION ALL SELECT unique_id_l, unique_id_r, 2.0 FROM {email}) e "
             "JOIN graph_positions l ON l.unique_id = e.unique_id_l "
             "JOIN graph_positions r ON r.unique_id = e.unique_id_r",
             [threshold],
@@ -247,7 +267,8 @@ def code_graph(
         rows = con.execute("SELECT pos FROM graph_positions ORDER BY row").fetchnumpy()
     finally:
         con.unregister("graph_ids")
-        con.unregister("graph_email")
+        if email == "graph_email":
+            con.unregister("graph_email")
         con.execute("DROP TABLE IF EXISTS graph_positions")
     return Graph(
         np.asarray(ids["unique_id"], dtype=object), np.asarray(rows["pos"], dtype=np.int64),

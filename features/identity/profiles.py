@@ -16,15 +16,26 @@ import pandas as pd
 from features.identity.collect import SOURCE_TRUST
 
 
-def golden_records_sql(table: str) -> str:
+def golden_records_sql(table: str, *, low_evidence: bool = False) -> str:
     """SQL for one row per profile from the display records in `table` (key, source,
-    profile_id, attributes, seen_at).
+    profile_id, attributes, seen_at), in profile id order; with `low_evidence`, also whether
+    all of the profile's records are (`table` then has that flag).
 
     Each pick is an ordered aggregate, `first(x ORDER BY ...)`: one grouping pass instead of a
-    sorted window per attribute (half the time at a million records, same rows). Elsewhere
-    the same is `(array_agg(x ORDER BY ...))[1]` (Postgres) or `min_by(x, struct(...))` (Spark).
+    sorted window per attribute (half the time at a million records, same rows; a window
+    numbering the rows for `arg_min` was slower too). Elsewhere the same is
+    `(array_agg(x ORDER BY ...))[1]` (Postgres) or `min_by(x, struct(...))` (Spark).
     """
     trust = " ".join(f"WHEN '{s}' THEN {t}" for s, t in SOURCE_TRUST.items())
+    # The sources in name order, as STRING_AGG(DISTINCT source ORDER BY source) lists them:
+    # display records come from the four sources of SOURCE_TRUST only, and an ordered
+    # aggregate would cost a third of the statement at a million records.
+    sources = ", ".join(
+        f"CASE WHEN BOOL_OR(source = '{s}') THEN '{s}' END" for s in sorted(SOURCE_TRUST)
+    )
+    flag = (
+        ("BOOL_AND(low_evidence) AS low_evidence,", ", low_evidence") if low_evidence else ("", "")
+    )
 
     def first_by(value: str, order: str, *, when: str, alias: str) -> str:
         return f"first({value} ORDER BY {order}) FILTER (WHERE {when} IS NOT NULL) AS {alias}"
@@ -53,13 +64,13 @@ def golden_records_sql(table: str) -> str:
         base AS (
             SELECT profile_id, COUNT(*) AS record_count, MIN(seen_at) AS first_seen_at,
                    MAX(seen_at) AS last_seen_at,
-                   STRING_AGG(DISTINCT source, ',' ORDER BY source) AS sources,
+                   CONCAT_WS(',', {sources}) AS sources, {flag[0]}
                {picks}
             FROM ranked GROUP BY profile_id
         )
         SELECT base.profile_id, record_count, first_seen_at, last_seen_at, sources,
                first_name, last_name, phone, email_pick.email, date_of_birth_pick.date_of_birth,
-               place.address_line, place.city, place.postcode
+               place.address_line, place.city, place.postcode{flag[1]}
         FROM base
         LEFT JOIN {most_frequent("email")} USING (profile_id)
         LEFT JOIN {most_frequent("date_of_birth")} USING (profile_id)
@@ -92,16 +103,19 @@ def identity_index_sql(table: str) -> str:
     """SQL for (identifier_type, identifier_value, profile_id) of every email, phone and source
     id of the records in `table`."""
     source_ids = " ".join(f"WHEN '{s}' THEN '{t}'" for s, t in SOURCE_ID_TYPES.items())
+    # A record id is unique within its source, so only emails and phones, which records of
+    # one profile share, need making distinct.
     parts = [
         f"SELECT CASE source {source_ids} END AS identifier_type, record_id AS identifier_value,"
         f" profile_id FROM {table}",
         *[
-            f"SELECT '{kind}', {column}, profile_id FROM {table} WHERE {column} IS NOT NULL"
+            f"SELECT DISTINCT '{kind}', {column}, profile_id FROM {table}"
+            f" WHERE {column} IS NOT NULL"
             for kind, column in IDENTIFIER_COLUMNS.items()
         ],
     ]
     return (
-        f"SELECT DISTINCT * FROM ({' UNION ALL '.join(parts)}) AS ids"
+        f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS ids"
         " ORDER BY identifier_type, identifier_value, profile_id"
     )
 

@@ -278,10 +278,8 @@ def _write(
             [run_id],
         )
         con.execute(
-            "CREATE OR REPLACE TABLE profiles AS SELECT g.*, f.low_evidence"
-            f" FROM ({golden_records_sql('resolved_records')}) AS g JOIN (SELECT profile_id,"
-            " BOOL_AND(low_evidence) AS low_evidence FROM resolved_records GROUP BY profile_id)"
-            " AS f USING (profile_id) ORDER BY g.profile_id"
+            "CREATE OR REPLACE TABLE profiles AS "
+            + golden_records_sql("resolved_records", low_evidence=True)
         )
         con.execute(
             "CREATE OR REPLACE TABLE identity_index AS " + identity_index_sql("resolved_records")

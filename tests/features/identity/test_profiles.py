@@ -121,6 +121,14 @@ def test_shared_email_names_are_compared_as_whole_names() -> None:
     edges = consistent_identifier_edges(records, "email")
     pairs = {tuple(sorted(p)) for p in edges.itertuples(index=False)}
     assert pairs == {("1", "2"), ("1", "3"), ("6", "7")}
+    # The same records read by SQL from a DuckDB, the pairs left there as a table.
+    con = duckdb.connect()
+    con.register("records_frame", records)
+    assert consistent_identifier_edges(
+        "SELECT * FROM records_frame", "email", con, into="email_pairs"
+    ) is None  # fmt: skip
+    in_sql = {tuple(sorted(p)) for p in con.execute("SELECT * FROM email_pairs").fetchall()}
+    assert in_sql == pairs
 
 
 def test_components_are_named_by_their_smallest_member() -> None:

@@ -132,6 +132,55 @@ def test_stitching_never_over_merges_and_resists_attacks(resolved, small_world) 
 
 
 @pytest.mark.slow
+def test_profiles_list_their_sources_and_the_index_holds_each_identifier_once(resolved) -> None:
+    home, _ = resolved
+    per_profile = (
+        "SELECT profile_id, STRING_AGG(DISTINCT source, ',' ORDER BY source) AS sources,"
+        " BOOL_AND(low_evidence) AS low_evidence, COUNT(*) AS n FROM identity_records"
+        " GROUP BY profile_id"
+    )
+    [(profiles, several, flagged, wrong)] = _query(
+        home, f"SELECT COUNT(*), COUNT(*) FILTER (WHERE r.sources LIKE '%,%'),"
+              f" COUNT(*) FILTER (WHERE r.low_evidence), COUNT(*) FILTER (WHERE p.sources"
+              f" <> r.sources OR p.low_evidence <> r.low_evidence OR p.record_count <> r.n)"
+              f" FROM profiles p FULL JOIN ({per_profile}) r USING (profile_id)",
+    )  # fmt: skip
+    assert several > 0 and flagged > 0  # multi-source and low-evidence profiles exist
+    assert wrong == 0, f"{wrong} of {profiles} profiles disagree with their records"
+    [(entries, distinct)] = _query(
+        home, "SELECT COUNT(*), COUNT(DISTINCT (identifier_type, identifier_value, profile_id))"
+              " FROM identity_index",
+    )  # fmt: skip
+    assert entries == distinct
+    unindexed = _query(
+        home, "SELECT COUNT(*) FROM identity_records r ANTI JOIN identity_index i"
+              " ON i.identifier_value = r.record_id AND i.profile_id = r.profile_id"
+              " AND i.identifier_type NOT IN ('email', 'phone', 'anonymous_id', 'device_id')",
+    )  # fmt: skip
+    assert unindexed == [(0,)]
+
+
+@pytest.mark.slow
+def test_each_link_sums_its_kept_claims_and_lists_their_ways_once(resolved) -> None:
+    home, _ = resolved
+    kept = (
+        "SELECT e.identifier_type, e.identifier_value, STRING_AGG(DISTINCT e.via, ','"
+        " ORDER BY e.via) AS via, SUM(e.evidence) AS evidence FROM stitching_evidence e"
+        " JOIN identity_index i ON i.identifier_type = e.known_type"
+        " AND i.identifier_value = e.known_value WHERE NOT (e.junk_identifier OR e.junk_known)"
+        " GROUP BY ALL"
+    )
+    [(links, several_ways, wrong)] = _query(
+        home, f"SELECT COUNT(*), COUNT(*) FILTER (WHERE l.via LIKE '%,%'), COUNT(*) FILTER"
+              f" (WHERE k.via IS DISTINCT FROM l.via OR k.evidence IS DISTINCT FROM l.evidence)"
+              f" FROM anonymous_links l LEFT JOIN ({kept}) k"
+              f" USING (identifier_type, identifier_value)",
+    )  # fmt: skip
+    assert links > 0 and several_ways > 0
+    assert wrong == 0, f"{wrong} of {links} links"
+
+
+@pytest.mark.slow
 def test_unmerge_moves_the_record_and_later_runs_respect_it(resolved) -> None:
     home, _ = resolved
     [(profile_id, key)] = _query(
