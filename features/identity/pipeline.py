@@ -97,8 +97,12 @@ def cluster_tables(
     sources = union.pop("source")
     # Aliases and the email's user part are functions of the first name and the email, so
     # records equal in those are equal in them too (and factorising a million emails' user
-    # parts again took 0.4 s).
-    derived = ("record_id", "first_name_aliases", "email_user")
+    # parts again took 0.4 s); unless `cdp link --extra email_user` replaced the user part.
+    derived = (
+        "record_id",
+        "first_name_aliases",
+        *(() if "email_user" in extras else ("email_user",)),
+    )
     match_cols = [c for c in union.columns if c not in derived]
     pinned = set(cannot_link or {}) | set().union(*(cannot_link or {}).values())
     if pinned:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -176,6 +177,41 @@ def test_constrained_components_refuse_a_bridge_between_two_people() -> None:
     assert refused == 1
     plain, refused = constrained_components(records, edges, trusted, check_names=False)
     assert plain.nunique() == 1 and refused == 0
+
+
+def test_the_union_applies_the_strongest_edge_first_then_the_smaller_ids() -> None:
+    """A nameless record between two people joins whichever edge comes first: the stronger,
+    and between equals the one with the smaller ids in code-point order ('z' before 'é')."""
+    from features.identity.clusters import constrained_union
+
+    records = pd.DataFrame(
+        {"record_id": ["é1", "z1", "m"], "first_name": ["anna", "bella", None],
+         "last_name": ["ray", "ray", None], "dob": [None, None, None]}
+    )  # fmt: skip
+
+    def joined(strengths: list[float]) -> str:
+        edges = pd.DataFrame(
+            {"unique_id_l": ["é1", "z1"], "unique_id_r": ["m", "m"], "strength": strengths}
+        )
+        clusters, refused = constrained_union(records, edges)
+        assert refused == 1  # the second edge would make anna and bella one person
+        return next(r for r in ("é1", "z1") if clusters[r] == clusters["m"])
+
+    assert joined([0.8, 0.8]) == "z1"
+    assert joined([0.9, 0.8]) == "é1"
+    assert joined([0.8, 0.9]) == "z1"
+    with pytest.raises(KeyError, match="not among the records"):
+        constrained_union(records, pd.DataFrame(
+            {"unique_id_l": ["é1"], "unique_id_r": ["nobody"], "strength": [1.0]}
+        ))  # fmt: skip
+
+
+def test_display_records_come_only_from_sources_the_golden_record_ranks() -> None:
+    """Golden records list a profile's sources from SOURCE_TRUST's names: a source read into
+    display records without a rank would be left out of that list."""
+    from features.identity.collect import _SOURCES, SOURCE_TRUST
+
+    assert {source for source, *_ in _SOURCES} == set(SOURCE_TRUST)
 
 
 def test_constraints_are_chosen_from_how_sure_matches_behave() -> None:

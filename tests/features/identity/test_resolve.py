@@ -141,8 +141,9 @@ def test_profiles_list_their_sources_and_the_index_holds_each_identifier_once(re
     )
     [(profiles, several, flagged, wrong)] = _query(
         home, f"SELECT COUNT(*), COUNT(*) FILTER (WHERE r.sources LIKE '%,%'),"
-              f" COUNT(*) FILTER (WHERE r.low_evidence), COUNT(*) FILTER (WHERE p.sources"
-              f" <> r.sources OR p.low_evidence <> r.low_evidence OR p.record_count <> r.n)"
+              f" COUNT(*) FILTER (WHERE r.low_evidence), COUNT(*) FILTER (WHERE p.sources IS"
+              f" DISTINCT FROM r.sources OR p.low_evidence IS DISTINCT FROM r.low_evidence"
+              f" OR p.record_count IS DISTINCT FROM r.n)"
               f" FROM profiles p FULL JOIN ({per_profile}) r USING (profile_id)",
     )  # fmt: skip
     assert several > 0 and flagged > 0  # multi-source and low-evidence profiles exist
