@@ -169,7 +169,9 @@ def test_freeze_gc_moves_live_objects_to_the_permanent_generation() -> None:
     try:
         frozen = runtime.freeze_gc()
         assert frozen > 1000
-        assert gc.get_freeze_count() == frozen
+        # Less any frozen object freed since (a thread of an earlier test in this worker may
+        # still drop a few): CI once saw 2 of 629,845 go between the two counts.
+        assert frozen - 100 < gc.get_freeze_count() <= frozen
         assert gc.get_count()[2] == 0
     finally:
         gc.unfreeze()
