@@ -2,10 +2,11 @@
 
 The decision is pinned in `identity_pins` as cannot-link pairs (the record and every record it
 shared the profile with); every later `cdp resolve` honours them in clustering. The record is
-detached and the warehouse re-resolved at once, so the rest of the profile keeps its id while
-the record gets a new profile (or joins another one it truly matches); lineage records
-'unmerged'. The full re-resolve is the simple, correct path; incremental re-clustering of just
-the affected profiles is the next step (see docs/identity.md).
+detached and re-linked at once by an incremental run (features.identity.incremental), which
+re-clusters the detached record, the rest of its profile and the profiles they touch, honouring
+the pins: the rest of the profile keeps its id while the record gets a new profile (or joins
+another one it truly matches); lineage records 'unmerged'. Where an incremental run cannot
+build on the last one (no full run yet, its model file gone), that run is a full one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from features.errors import ContractError, NotFoundError
-from features.identity.resolve import PINS_SQL, resolve_profiles
+from features.identity.incremental import resolve_incremental
+from features.identity.resolve import PINS_SQL
 from features.settings import Settings
 from features.warehouse import warehouse
 
@@ -49,7 +51,9 @@ def unmerge_record(settings: Settings, profile_id: str, record_key: str) -> dict
         )
         con.execute("UPDATE identity_records SET profile_id = NULL WHERE key = ?", [record_key])
         con.commit()
-    report = resolve_profiles(settings)
+    # A detached record is re-linked like a new one, with the rest of its profile; at a
+    # million records that takes seconds where a full re-resolve takes a minute.
+    report = resolve_incremental(settings)
     with warehouse(settings) as con:
         [(new_profile,)] = con.execute(
             "SELECT profile_id FROM identity_records WHERE key = ?", [record_key]
@@ -64,4 +68,5 @@ def unmerge_record(settings: Settings, profile_id: str, record_key: str) -> dict
         "to_profile_id": new_profile,
         "separated_from": len(others),
         "run_id": report.run_id,
+        "mode": report.mode,
     }

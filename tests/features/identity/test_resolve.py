@@ -197,6 +197,7 @@ def test_unmerge_moves_the_record_and_later_runs_respect_it(resolved) -> None:
     assert result.returncode == 0, result.stderr
     moved = json.loads(result.stdout)
     assert moved["from_profile_id"] == profile_id and moved["to_profile_id"] != profile_id
+    assert moved["mode"] == "incremental"  # re-linked, not re-resolved in full
 
     def together() -> set[str]:
         [(mine,)] = _query(home, f"SELECT profile_id FROM identity_records WHERE key = '{key}'")
