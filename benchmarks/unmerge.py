@@ -46,7 +46,14 @@ def phase(mode: str, home: Path) -> dict:
     os.sync()
     started = time.perf_counter()
     moved = unmerge.unmerge_record(settings, profile_id, key)
-    return {"work_seconds": time.perf_counter() - started, "mode": moved["mode"],
+    seconds = time.perf_counter() - started
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    [(report,)] = con.execute(
+        "SELECT report FROM identity_runs ORDER BY run_id DESC LIMIT 1"
+    ).fetchall()
+    con.close()
+    relinked = (json.loads(report).get("incremental") or {}).get("relinked_records")
+    return {"work_seconds": seconds, "mode": moved["mode"], "relinked_records": relinked,
             "moved_to_new_profile": moved["to_profile_id"] != profile_id}  # fmt: skip
 
 

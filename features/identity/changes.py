@@ -65,16 +65,22 @@ def find_changes(con: duckdb.DuckDBPyConnection, watermark: int) -> tuple[int, i
         if known - (total - new) else "SELECT key FROM identity_records LIMIT 0"
     )  # fmt: skip
     con.execute(f"CREATE OR REPLACE TEMP TABLE inc_removed AS {removed}")
-    if detached:  # by an interrupted unmerge: re-linked, if the record is still there
+    if detached:  # by an unmerge (or an interrupted one): re-linked, if the record is still there
         con.execute(
             "INSERT INTO inc_changed SELECT key, FALSE, NULL FROM identity_records WHERE "
             f"profile_id IS NULL AND key IN ({current}) "
             "AND key NOT IN (SELECT key FROM inc_changed)"
         )
-    # The profiles that lost a record: those the changed records had, and the removed ones'.
+    # The profiles that lost a record: those the changed records had, the removed ones', and
+    # those a detached record was unmerged from (its latest pins say which; the record itself
+    # keeps no previous profile, so that it counts as new and the rest keeps the id).
     touched = "SELECT profile_id FROM inc_changed" + (
         " UNION ALL SELECT profile_id FROM identity_records WHERE key IN "
         "(SELECT key FROM inc_removed)" if known - (total - new) else ""
+    ) + (
+        " UNION ALL SELECT profile_id FROM identity_pins WHERE key IN (SELECT key FROM "
+        "identity_records WHERE profile_id IS NULL) QUALIFY created_at = MAX(created_at) "
+        "OVER (PARTITION BY key)" if detached else ""
     )  # fmt: skip
     for sql in (
         "CREATE OR REPLACE TEMP TABLE inc_loose AS SELECT key, profile_id FROM inc_changed "

@@ -470,6 +470,10 @@ def test_unmerge_pins_hold_in_incremental_runs(copy_of_incremental) -> None:
     moved = unmerge_record(load_settings(home=home), profile_id, key)  # pins, then re-links
     assert moved["mode"] == "incremental" and moved["to_profile_id"] != profile_id
     _assert_consistent(home)
+    # The record and the rest of its profile were re-linked (the rest may fall apart without it)
+    [(report,)] = query_warehouse(home, "SELECT report FROM identity_runs ORDER BY run_id DESC"
+                                        " LIMIT 1")  # fmt: skip
+    assert json.loads(report)["incremental"]["relinked_records"] == 1 + len(others)
     listed = ", ".join(f"'{k}'" for k in sorted(others))
     rest = {
         p
