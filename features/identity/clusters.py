@@ -183,7 +183,6 @@ def constrained_union(
     """
     ids = np.sort(pd.unique(records["record_id"]))
     position = pd.Index(ids)
-    index = {value: i for i, value in enumerate(ids)}
     # Python lists and ints, not numpy's: the loops below index them a few hundred thousand
     # times, and a numpy scalar per access cost half the run.
     parent = list(range(len(ids)))
@@ -205,9 +204,10 @@ def constrained_union(
     members: dict[int, set] = {}
     forbidden: dict[int, set] = {}
     for record_id, others in (cannot_link or {}).items():
-        if record_id in index:
-            i = index[record_id]
-            forbidden[i] = {index[o] for o in others if o in index}
+        [i] = position.get_indexer([record_id]).tolist()
+        if i >= 0:
+            at = position.get_indexer(list(others))
+            forbidden[i] = set(at[at >= 0].tolist())
             members[i] = {i}
             for o in forbidden[i]:
                 forbidden.setdefault(o, set()).add(i)
@@ -247,10 +247,11 @@ def constrained_union(
             forbidden[keep] = forbidden.get(keep, set()) | forbidden.pop(drop, set())
 
     first_of_group: dict = {}
-    for record_id, label in (
-        zip(groups.index, groups.to_numpy(), strict=True) if groups is not None else ()
-    ):
-        i = index[record_id]
+    grouped = position.get_indexer(groups.index) if groups is not None else np.zeros(0, int)
+    if (grouped < 0).any():
+        raise KeyError("a group names a record that is not among the records")
+    labels = groups.to_numpy() if groups is not None else ()
+    for i, label in zip(grouped.tolist(), labels, strict=True):
         a, b = find(first_of_group.setdefault(label, i)), find(i)
         if a != b:
             join(a, b)

@@ -124,11 +124,7 @@ def cluster_tables(
     # for the graph: on a thread of their own beside the fit, from the pandas frame, they
     # converted its strings again, holding the GIL the fit's Python needed.
     email_edges = _find_email_edges(model, representatives.columns)
-    [(email_count,)] = (
-        model.con_.execute(f"SELECT COUNT(*) FROM {email_edges}").fetchall()
-        if isinstance(email_edges, str)
-        else [(len(email_edges),)]
-    )
+    [(email_count,)] = model.con_.execute(f"SELECT COUNT(*) FROM {email_edges}").fetchall()
     watch.lap("train")
     predictions = model.predict()
     chosen = model.choose_threshold(predictions)
@@ -221,11 +217,14 @@ def contradiction_rates(
     return rates
 
 
-def _find_email_edges(model: IdentityModel, columns: pd.Index) -> str | pd.DataFrame:
+def _find_email_edges(model: IdentityModel, columns: pd.Index) -> str:
     """The email edges (clusters.consistent_identifier_edges) of the records `model` was fitted
-    on, as a temp table of its DuckDB (its name returned); none without emails."""
+    on, as a temp table of its DuckDB (its name returned); empty without emails."""
     if "email" not in columns:
-        return pd.DataFrame(columns=["unique_id_l", "unique_id_r"])
+        model.con_.execute(
+            "CREATE OR REPLACE TEMP TABLE email_edges (unique_id_l VARCHAR, unique_id_r VARCHAR)"
+        )
+        return "email_edges"
     names = [f"CAST({c} AS VARCHAR) AS {c}" if c in columns else f"NULL::VARCHAR AS {c}"
              for c in ("first_name", "last_name")]  # fmt: skip
     records = " UNION ALL ".join(
